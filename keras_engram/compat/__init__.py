@@ -1,0 +1,5 @@
+"""Migration helpers from other packages."""
+
+from keras_engram.src.compat.tensorflow_engram import load_tensorflow_engram_weights
+
+__all__ = ["load_tensorflow_engram_weights"]

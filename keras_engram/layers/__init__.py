@@ -1,0 +1,10 @@
+"""Public layers of keras-engram."""
+
+from keras_engram.src.layers.engram import Engram
+from keras_engram.src.layers.engram_attention_pooling import EngramAttentionPooling
+from keras_engram.src.layers.engram_cell import EngramCell
+
+# tensorflow-engram's name for the attention pooling layer.
+EngramAttentionLayer = EngramAttentionPooling
+
+__all__ = ["Engram", "EngramAttentionLayer", "EngramAttentionPooling", "EngramCell"]

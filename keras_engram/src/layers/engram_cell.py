@@ -1,0 +1,352 @@
+"""The Engram cell: one step of the Engram Neural Network (ENN)."""
+
+import keras
+from keras import ops
+
+from keras_engram.src import validation
+from keras_engram.src.api_export import register
+from keras_engram.src.ops import engram_math
+
+TRACE_SCOPES = ("sample", "batch")
+
+
+@register
+class EngramCell(keras.layers.Layer):
+    """Cell of the Engram Neural Network: cosine recall from a memory bank plus a Hebbian trace.
+
+    One step, for input `x_t`, hidden state `h`, trace `H` and bank `M`
+    (`memory_size` slots of `hidden_dim` values):
+
+    1. `z = ReLU(W_z x_t + b_z)`, then LayerNorm when `use_layer_norm`.
+    2. `E = M + scale_factor * H` (the effective memory).
+    3. `a = softmax(cos(z, E_i) / tau_eff)`, `tau_eff = temperature / (1 + 10 * sparsity_strength)`.
+    4. `m = a E`, `u = ReLU(W_u [z; m; h] + b_u)`, `h' = ReLU(W_o u + b_o)` (+ LayerNorm).
+    5. `H' = clip((1 - hebbian_lr) H + hebbian_lr (a^T z + noise), -trace_clip, trace_clip)`.
+
+    This is the maths of tensorflow-engram 0.1.0 with two choices made
+    explicit: the trace is kept per sample by default (`trace_scope="sample"`,
+    so a sample's output never depends on the rest of its batch), or shared by
+    the batch and updated with the batch mean of `a^T z` (`trace_scope="batch"`,
+    the seed's behaviour). The states are 2-D, `[h, H]` with `H` flattened to
+    `(batch, memory_size * hidden_dim)` (use `trace_as_matrix` to reshape); in
+    batch scope every row of `H` holds the same shared trace. Initial states are
+    zeros.
+
+    The cell draws no random numbers. Trace noise (`trace_noise_stddev`, training
+    only) and the attention L1 loss (`attention_l1`) are applied by the `Engram`
+    layer, which draws the noise before its time loop; a bare
+    `keras.layers.RNN(EngramCell(...))` runs the noise-free maths. The seed's
+    unused non-trainable `initial_hebbian_trace` weight and `decoder` layer are
+    not created, so the parameter count is the seed's trainable count.
+
+    Args:
+        hidden_dim: positive int, size of the hidden state and of each memory slot.
+        memory_size: positive int, number of memory slots.
+        hebbian_lr: float in [0, 1], rate of the Hebbian trace update.
+        scale_factor: float, weight of the trace in the effective memory.
+        temperature: positive float, softmax temperature before sharpening.
+        use_layer_norm: bool, LayerNorm (epsilon 1e-6) after the encoder and
+            on the new hidden state.
+        sparsity_strength: float in [0, 1], sharpens attention through
+            `tau_eff`.
+        integrator_units: positive int, width of the integrator layer `u`;
+            None means `3 * hidden_dim` (the seed's choice).
+        trace_scope: `"sample"` (default) or `"batch"` (the seed's shared trace).
+        trace_noise_stddev: float >= 0, stddev of the Gaussian noise added to
+            the trace update in training (applied by `Engram`).
+        trace_clip: positive float or None, symmetric clip of the trace.
+        attention_l1: float >= 0, weight of an L1 penalty on the attention
+            weights added as a layer loss by `Engram`. Softmax weights are
+            non-negative and sum to one, so this term equals
+            `attention_l1` times the share of unmasked steps and does not
+            change the gradients; it is kept for the paper's interface. To
+            sharpen attention, raise `sparsity_strength`.
+        seed: int or None, seed of the trace noise.
+        kernel_initializer: initializer of the three dense kernels.
+        bias_initializer: initializer of their biases.
+        memory_initializer: initializer of the memory bank.
+        kernel_regularizer: regularizer of the dense kernels.
+        bias_regularizer: regularizer of the biases.
+        memory_regularizer: regularizer of the memory bank.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: `(batch, features)` tensor.
+        states: list `[h, H]` of `(batch, hidden_dim)` and
+            `(batch, memory_size * hidden_dim)` tensors.
+        training: unused by the bare cell (kept for the RNN contract).
+
+    Returns:
+        `(h, [h, H])`, the output and the new states.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from keras_engram.layers import EngramCell
+    >>> cell = EngramCell(hidden_dim=8, memory_size=4)
+    >>> rnn = keras.layers.RNN(cell)
+    >>> rnn(np.ones((2, 5, 3), "float32")).shape
+    (2, 8)
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        memory_size,
+        hebbian_lr=0.05,
+        scale_factor=0.5,
+        temperature=1.5,
+        use_layer_norm=True,
+        sparsity_strength=0.1,
+        integrator_units=None,
+        trace_scope="sample",
+        trace_noise_stddev=0.001,
+        trace_clip=0.1,
+        attention_l1=0.0,
+        seed=None,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        memory_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        memory_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = validation.positive_int("hidden_dim", hidden_dim)
+        self.memory_size = validation.positive_int("memory_size", memory_size)
+        self.hebbian_lr = validation.float_in_range("hebbian_lr", hebbian_lr, 0.0, 1.0)
+        self.scale_factor = validation.finite_float("scale_factor", scale_factor)
+        self.temperature = validation.positive_float("temperature", temperature)
+        if not isinstance(use_layer_norm, bool):
+            raise TypeError(
+                f"Expected `use_layer_norm` to be a bool. Received: use_layer_norm={use_layer_norm!r}"
+            )
+        self.use_layer_norm = use_layer_norm
+        self.sparsity_strength = validation.float_in_range(
+            "sparsity_strength", sparsity_strength, 0.0, 1.0
+        )
+        self.integrator_units = validation.positive_int(
+            "integrator_units", integrator_units, allow_none=True
+        )
+        self.trace_scope = validation.one_of("trace_scope", trace_scope, TRACE_SCOPES)
+        self.trace_noise_stddev = validation.float_in_range(
+            "trace_noise_stddev", trace_noise_stddev, 0.0, None
+        )
+        self.trace_clip = validation.positive_float("trace_clip", trace_clip, allow_none=True)
+        self.attention_l1 = validation.float_in_range("attention_l1", attention_l1, 0.0, None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"Expected `seed` to be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.memory_initializer = keras.initializers.get(memory_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.memory_regularizer = keras.regularizers.get(memory_regularizer)
+
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.input_dim = None
+        dense_kwargs = dict(
+            activation="relu",
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            dtype=self.dtype_policy,
+        )
+        # Sub-layer names follow tensorflow-engram, so its weight files map 1:1.
+        self.input_encoder = keras.layers.Dense(
+            self.hidden_dim, name="input_encoder", **dense_kwargs
+        )
+        self.hidden_integrator = keras.layers.Dense(
+            self.units_of_integrator, name="hidden_integrator", **dense_kwargs
+        )
+        self.output_dense = keras.layers.Dense(
+            self.hidden_dim, name="output_dense", **dense_kwargs
+        )
+        if self.use_layer_norm:
+            self.layer_norm1 = keras.layers.LayerNormalization(
+                epsilon=1e-6, name="layer_norm1", dtype=self.dtype_policy
+            )
+            self.layer_norm2 = keras.layers.LayerNormalization(
+                epsilon=1e-6, name="layer_norm2", dtype=self.dtype_policy
+            )
+
+    @property
+    def units_of_integrator(self):
+        """Width of the integrator layer (`integrator_units`, or 3 x hidden_dim)."""
+        return self.integrator_units or 3 * self.hidden_dim
+
+    @property
+    def state_size(self):
+        return [self.hidden_dim, self.memory_size * self.hidden_dim]
+
+    @property
+    def output_size(self):
+        return self.hidden_dim
+
+    @property
+    def effective_temperature(self):
+        return engram_math.effective_temperature(self.temperature, self.sparsity_strength)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                "Expected the last dimension of the input to be defined. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_dim = int(input_dim)
+        self.memory_bank = self.add_weight(
+            shape=(self.memory_size, self.hidden_dim),
+            initializer=self.memory_initializer,
+            regularizer=self.memory_regularizer,
+            name="engram_memory",
+        )
+        self.input_encoder.build((None, self.input_dim))
+        self.hidden_integrator.build((None, 3 * self.hidden_dim))
+        self.output_dense.build((None, self.units_of_integrator))
+        if self.use_layer_norm:
+            self.layer_norm1.build((None, self.hidden_dim))
+            self.layer_norm2.build((None, self.hidden_dim))
+        self.built = True
+
+    # --- the maths, in pieces the Engram layer can hoist out of its time loop ---
+
+    def check_input_features(self, inputs):
+        features = inputs.shape[-1]
+        if self.input_dim is not None and features is not None and features != self.input_dim:
+            raise ValueError(
+                f"Expected inputs with {self.input_dim} features (the size {self.name} "
+                f"was built with). Received: inputs.shape={tuple(inputs.shape)}"
+            )
+
+    def encode(self, inputs):
+        """Input encoder `z` for inputs of any rank (features last)."""
+        z = self.input_encoder(inputs)
+        if self.use_layer_norm:
+            z = self.layer_norm1(z)
+        return z
+
+    def encoder_drive(self, z):
+        """The encoder's share of the integrator, `W_u[z] z + b_u`, for any rank."""
+        kernel = self.hidden_integrator.kernel[: self.hidden_dim]
+        return ops.matmul(z, kernel) + self.hidden_integrator.bias
+
+    def recurrent_weights(self):
+        """Weights used inside the loop, sliced once per sequence."""
+        kernel = self.hidden_integrator.kernel
+        h = self.hidden_dim
+        return {
+            "memory": self.memory_bank,
+            "read_kernel": kernel[h : 2 * h],
+            "hidden_kernel": kernel[2 * h :],
+        }
+
+    def recurrent_step(self, weights, z, drive, h_prev, trace, noise=None, mask=None):
+        """The part of a step that depends on the previous state.
+
+        Args:
+            weights: dict from `recurrent_weights()`.
+            z: `(batch, hidden_dim)` encoded input.
+            drive: `(batch, integrator_units)` from `encoder_drive(z)`.
+            h_prev: `(batch, hidden_dim)`.
+            trace: `(batch, N * hidden_dim)` in sample scope, `(1, N * hidden_dim)`
+                in batch scope.
+            noise: tensor shaped like `trace` (or broadcastable), or None.
+            mask: `(batch, 1)` boolean tensor or None; masked samples keep
+                their state.
+
+        Returns:
+            `(h, trace, attention)`; attention is zero for masked samples.
+        """
+        slots, width = self.memory_size, self.hidden_dim
+        per_sample = self.trace_scope == "sample"
+        trace_matrix = ops.reshape(trace, (-1, slots, width) if per_sample else (slots, width))
+        memory = weights["memory"]
+        if per_sample:
+            memory = ops.expand_dims(memory, 0)
+        effective = memory + self.scale_factor * trace_matrix
+        attention = engram_math.cosine_attention(z, effective, self.effective_temperature)
+        recalled = engram_math.attention_read(attention, effective)
+
+        integrated = ops.relu(
+            drive
+            + ops.matmul(recalled, weights["read_kernel"])
+            + ops.matmul(h_prev, weights["hidden_kernel"])
+        )
+        h = self.output_dense(integrated)
+        if self.use_layer_norm:
+            h = self.layer_norm2(h)
+
+        if mask is not None:
+            attention = attention * ops.cast(mask, attention.dtype)
+        if per_sample:
+            correlation = ops.expand_dims(attention, 2) * ops.expand_dims(z, 1)
+            correlation = ops.reshape(correlation, (-1, slots * width))
+        else:
+            if mask is None:
+                count = ops.cast(ops.shape(z)[0], z.dtype)
+            else:
+                count = ops.maximum(ops.sum(ops.cast(mask, z.dtype)), 1.0)
+            correlation = ops.matmul(ops.transpose(attention), z) / count
+            correlation = ops.reshape(correlation, (1, slots * width))
+        new_trace = engram_math.hebbian_decay_update(
+            trace, correlation, self.hebbian_lr, noise, self.trace_clip
+        )
+
+        if mask is not None:
+            h = ops.where(mask, h, h_prev)
+            keep = mask if per_sample else ops.any(mask)
+            new_trace = ops.where(keep, new_trace, trace)
+        return h, new_trace, attention
+
+    # --- the RNN cell contract ---
+
+    def call(self, inputs, states, training=None):
+        self.check_input_features(inputs)
+        h_prev, trace = states[0], states[1]
+        z = self.encode(inputs)
+        drive = self.encoder_drive(z)
+        if self.trace_scope == "batch":
+            shared = ops.mean(trace, axis=0, keepdims=True)
+            h, shared, _ = self.recurrent_step(self.recurrent_weights(), z, drive, h_prev, shared)
+            trace = ops.broadcast_to(shared, ops.shape(trace))
+        else:
+            h, trace, _ = self.recurrent_step(self.recurrent_weights(), z, drive, h_prev, trace)
+        return h, [h, trace]
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype),
+            ops.zeros((batch_size, self.memory_size * self.hidden_dim), dtype=self.compute_dtype),
+        ]
+
+    def trace_as_matrix(self, trace):
+        """Reshapes a flat trace state to `(batch, memory_size, hidden_dim)`."""
+        return ops.reshape(trace, (-1, self.memory_size, self.hidden_dim))
+
+    def get_config(self):
+        config = {
+            "hidden_dim": self.hidden_dim,
+            "memory_size": self.memory_size,
+            "hebbian_lr": self.hebbian_lr,
+            "scale_factor": self.scale_factor,
+            "temperature": self.temperature,
+            "use_layer_norm": self.use_layer_norm,
+            "sparsity_strength": self.sparsity_strength,
+            "integrator_units": self.integrator_units,
+            "trace_scope": self.trace_scope,
+            "trace_noise_stddev": self.trace_noise_stddev,
+            "trace_clip": self.trace_clip,
+            "attention_l1": self.attention_l1,
+            "seed": self.seed,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "memory_initializer": keras.initializers.serialize(self.memory_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            "memory_regularizer": keras.regularizers.serialize(self.memory_regularizer),
+        }
+        return {**super().get_config(), **config}

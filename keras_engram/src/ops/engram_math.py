@@ -1,0 +1,65 @@
+"""Shared numerics of the engram family, written against `keras.ops` only.
+
+Every recurrent cell of the library that reads a memory bank by cosine
+attention or writes a Hebbian trace calls these functions, so the maths lives
+in one place and is checked once against the NumPy reference in `tests/`.
+"""
+
+from keras import ops
+
+L2_EPSILON = 1e-12
+
+
+def l2_normalize(x, axis=-1):
+    """Scales `x` to unit L2 norm along `axis`; a zero vector stays zero.
+
+    Same convention as `tf.nn.l2_normalize`: `x * rsqrt(max(sum(x**2), 1e-12))`.
+    """
+    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared, L2_EPSILON))
+
+
+def effective_temperature(temperature, sparsity_strength):
+    """The softmax temperature sharpened by the sparsity strength: tau / (1 + 10 lambda)."""
+    return temperature / (1.0 + 10.0 * sparsity_strength)
+
+
+def cosine_attention(query, memory, temperature):
+    """Softmax over slots of the cosine similarity between `query` and `memory`.
+
+    Args:
+        query: `(batch, dim)` tensor.
+        memory: `(slots, dim)` (one bank shared by the batch) or
+            `(batch, slots, dim)` (one bank per sample).
+        temperature: positive Python float dividing the similarities.
+
+    Returns:
+        `(batch, slots)` attention weights; each row sums to one.
+    """
+    query = l2_normalize(query)
+    keys = l2_normalize(memory)
+    if len(memory.shape) == 2:
+        similarity = ops.matmul(query, ops.transpose(keys))
+    else:
+        similarity = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
+    return ops.softmax(similarity / temperature, axis=-1)
+
+
+def attention_read(weights, memory):
+    """Weighted sum of memory rows: `(batch, slots)` x memory -> `(batch, dim)`."""
+    if len(memory.shape) == 2:
+        return ops.matmul(weights, memory)
+    return ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), memory), 1)
+
+
+def hebbian_decay_update(trace, correlation, rate, noise=None, clip=None):
+    """One Hebbian trace step: `clip((1 - rate) * trace + rate * (correlation + noise))`.
+
+    `trace` and `correlation` have the same shape; `clip` is the symmetric
+    bound (None for no clipping).
+    """
+    drive = correlation if noise is None else correlation + noise
+    updated = trace * (1.0 - rate) + rate * drive
+    if clip is not None:
+        updated = ops.clip(updated, -clip, clip)
+    return updated
