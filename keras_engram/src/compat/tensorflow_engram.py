@@ -30,7 +30,7 @@ def _read_seed_file(filepath):
 
         def visit(path, item):
             name = path.split("/")[-1]
-            if not isinstance(item, h5py.Group) or name == "vars":
+            if not isinstance(item, h5py.Group) or name == "vars" or path.startswith("optimizer"):
                 return
             if any(path.startswith(cell_path + "/") for cell_path in cell_paths):
                 return

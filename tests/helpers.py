@@ -1,0 +1,42 @@
+"""Helpers shared by the tests."""
+
+import keras
+import numpy as np
+
+from keras_engram.layers import Engram
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def randomize_cell(cell, rng, memory_scale=1.0):
+    """Gives every weight of a built EngramCell non-trivial random values."""
+    for layer in (cell.input_encoder, cell.hidden_integrator, cell.output_dense):
+        fan_in = layer.kernel.shape[0]
+        layer.kernel.assign(rng.normal(0, (2.0 / fan_in) ** 0.5, layer.kernel.shape).astype("float32"))
+        layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
+    if cell.use_layer_norm:
+        for norm in (cell.layer_norm1, cell.layer_norm2):
+            norm.gamma.assign(rng.uniform(0.5, 1.5, norm.gamma.shape).astype("float32"))
+            norm.beta.assign(rng.normal(0, 0.1, norm.beta.shape).astype("float32"))
+    cell.memory_bank.assign(
+        (memory_scale * rng.normal(0, 0.3, cell.memory_bank.shape)).astype("float32")
+    )
+
+
+def make_engram(input_dim, rng, **kwargs):
+    """A built Engram layer with random non-trivial weights and noise off."""
+    kwargs.setdefault("trace_noise_stddev", 0.0)
+    layer = Engram(**kwargs)
+    layer.build((None, None, input_dim))
+    randomize_cell(layer.cell, rng)
+    return layer
+
+
+def max_relative_error(actual, expected):
+    """max |a - e| / max(|e|, floor): the error relative to the reference's scale."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    scale = max(np.abs(expected).max(), 1e-6)
+    return float(np.abs(actual - expected).max() / scale)

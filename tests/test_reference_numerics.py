@@ -1,0 +1,113 @@
+"""Each backend's ENN matches the float64 NumPy reference (tests/numpy_reference.py)."""
+
+import numpy as np
+import pytest
+
+import numpy_reference as ref
+from helpers import make_engram, to_numpy
+from keras_engram.layers import EngramCell
+
+TOL = 1e-5
+
+
+def assert_close(actual, expected, what):
+    actual = np.asarray(actual, np.float64)
+    np.testing.assert_allclose(actual, expected, rtol=TOL, atol=TOL * np.abs(expected).max(), err_msg=what)
+
+
+def random_states(rng, batch, memory_size, hidden_dim, scope):
+    h0 = rng.normal(0, 0.5, (batch, hidden_dim))
+    shape = (batch, memory_size, hidden_dim) if scope == "sample" else (memory_size, hidden_dim)
+    H0 = rng.uniform(-0.1, 0.1, shape)
+    return h0, H0
+
+
+def flat_trace(H0, batch):
+    if H0.ndim == 2:  # batch scope: every row holds the shared trace
+        H0 = np.broadcast_to(H0, (batch,) + H0.shape)
+    return H0.reshape(batch, -1).astype("float32")
+
+
+CASES = {
+    "plain": dict(batch=3, steps=7, mask=False),
+    "masked": dict(batch=4, steps=6, mask=True),
+    "batch_equals_memory": dict(batch=6, steps=5, mask=True),
+}
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_sequence_matches_numpy_reference(scope, case, go_backwards):
+    spec = CASES[case]
+    rng = np.random.default_rng(7)
+    batch, steps, features, hidden, slots = spec["batch"], spec["steps"], 5, 8, 6
+    layer = make_engram(
+        features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
+        hebbian_lr=0.3, return_sequences=True, return_state=True, go_backwards=go_backwards,
+    )
+    x = rng.normal(0, 1, (batch, steps, features)).astype("float32")
+    mask = None
+    if spec["mask"]:
+        mask = rng.uniform(size=(batch, steps)) > 0.3
+        mask[0, :] = False  # one fully padded sample
+        mask[1, 0] = True
+    h0, H0 = random_states(rng, batch, slots, hidden, scope)
+
+    out, h, H, att = layer(
+        x, initial_state=[h0.astype("float32"), flat_trace(H0, batch)], mask=mask,
+        return_attention_scores=True,
+    )
+    p = ref.cell_params(layer.cell)
+    r_out, r_h, r_H, r_att = ref.sequence(p, x, h0, H0, mask=mask, go_backwards=go_backwards)
+
+    assert_close(to_numpy(out), r_out, "outputs")
+    assert_close(to_numpy(h), r_h, "final hidden state")
+    assert_close(to_numpy(H), flat_trace(r_H, batch).astype(np.float64) if scope == "batch"
+                 else r_H.reshape(batch, -1), "final trace")
+    assert_close(to_numpy(att), r_att, "attention")
+    # The trace moved away from its start (the test exercises the Hebbian path).
+    assert np.abs(r_H - H0).max() > 1e-3
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_single_cell_step_matches_numpy_reference(scope):
+    rng = np.random.default_rng(3)
+    batch, features, hidden, slots = 4, 5, 8, 4
+    layer = make_engram(features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
+                        hebbian_lr=0.5)
+    cell = layer.cell
+    x = rng.normal(0, 1, (batch, features)).astype("float32")
+    h0, H0 = random_states(rng, batch, slots, hidden, scope)
+    h, (h_state, H) = cell(x, [h0.astype("float32"), flat_trace(H0, batch)])
+    r_h, r_H, _ = ref.step(ref.cell_params(cell), x, h0, H0)
+    assert_close(to_numpy(h), r_h, "hidden")
+    assert_close(to_numpy(h_state), r_h, "hidden state")
+    expected_H = flat_trace(r_H, batch) if scope == "batch" else r_H.reshape(batch, -1)
+    assert_close(to_numpy(H), expected_H.astype(np.float64), "trace")
+
+
+def test_cell_inside_keras_rnn_equals_engram_layer():
+    import keras
+
+    rng = np.random.default_rng(11)
+    layer = make_engram(3, rng, hidden_dim=8, memory_size=5, return_sequences=True)
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
+    rnn = keras.layers.RNN(layer.cell, return_sequences=True)
+    np.testing.assert_allclose(to_numpy(rnn(x)), to_numpy(layer(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_no_layer_norm_and_custom_integrator_match_reference():
+    rng = np.random.default_rng(5)
+    layer = make_engram(4, rng, hidden_dim=6, memory_size=3, use_layer_norm=False,
+                        integrator_units=10, trace_clip=None, hebbian_lr=0.9,
+                        return_sequences=True)
+    assert layer.cell.hidden_integrator.kernel.shape == (18, 10)
+    x = rng.normal(0, 2, (3, 5, 4)).astype("float32")
+    r_out, *_ = ref.sequence(ref.cell_params(layer.cell), x)
+    assert_close(to_numpy(layer(x)), r_out, "outputs")
+
+
+def test_effective_temperature_is_sharpened_by_sparsity():
+    cell = EngramCell(4, 2, temperature=1.5, sparsity_strength=0.1)
+    assert cell.effective_temperature == pytest.approx(0.75)

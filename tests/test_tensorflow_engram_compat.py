@@ -1,0 +1,89 @@
+"""Seed weights load on every backend and reproduce the seed's predictions.
+
+The fixtures in tests/data were written by tensorflow-engram 0.1.0 itself
+(tests/data/make_seed_fixtures.py); `nox -s seed_reference` repeats the
+comparison live against the installed seed package.
+"""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from helpers import to_numpy
+from keras_engram.compat import load_tensorflow_engram_weights
+from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+SEED_MODE = dict(trace_scope="batch", trace_noise_stddev=0.0)
+INPUT_SHAPE = (7, 5)
+
+
+def build_ours(name, **overrides):
+    """Our model with the seed fixtures' arguments, in seed mode."""
+    kwargs = {**SEED_MODE, **overrides}
+    if name == "classifier":
+        return EngramClassifier(input_shape=INPUT_SHAPE, num_classes=4, hidden_dim=16,
+                                memory_size=8, **kwargs)
+    if name == "regressor":
+        return EngramRegressor(input_shape=INPUT_SHAPE, output_dim=2, hidden_dim=16,
+                               memory_size=8, **kwargs)
+    model = EngramNetwork(hidden_dim=16, memory_size=8, output_units=3, use_attention=True, **kwargs)
+    model(np.zeros((1,) + INPUT_SHAPE, "float32"))
+    return model
+
+
+@pytest.mark.parametrize("name", ["classifier", "regressor", "network"])
+def test_seed_weights_reproduce_seed_predictions(name):
+    expected = np.load(os.path.join(DATA, "seed_predictions.npz"))
+    model = build_ours(name)
+    load_tensorflow_engram_weights(model, os.path.join(DATA, f"seed_{name}.weights.h5"))
+    got = to_numpy(model.predict(expected["x"], batch_size=9, verbose=0))
+    assert got.shape == expected[name].shape
+    np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6)
+
+
+def test_every_seed_array_is_used():
+    """The loader assigns each trainable array of the file (only the unused trace weight is left)."""
+    model = build_ours("network")
+    path = os.path.join(DATA, "seed_network.weights.h5")
+    load_tensorflow_engram_weights(model, path)
+    ours = sorted(np.round(np.sort(to_numpy(w).ravel())[:5], 6).tobytes() for w in model.weights)
+    arrays = []
+    with h5py.File(path) as f:
+        f.visititems(
+            lambda k, v: arrays.append(np.asarray(v))
+            if isinstance(v, h5py.Dataset) and not k.startswith("optimizer")
+            else None
+        )
+    seed = [np.round(np.sort(a.ravel())[:5], 6).tobytes() for a in arrays]
+    missing = [s for s in seed if s not in ours]
+    assert len(arrays) == len(model.weights) + 1
+    assert len(missing) == 1  # the seed's never-used `initial_hebbian_trace`
+
+
+def test_default_mode_differs_from_seed_mode():
+    """Per-sample traces are a different model: the check above is not vacuous."""
+    expected = np.load(os.path.join(DATA, "seed_predictions.npz"))
+    model = build_ours("classifier", trace_scope="sample")
+    load_tensorflow_engram_weights(model, os.path.join(DATA, "seed_classifier.weights.h5"))
+    got = to_numpy(model.predict(expected["x"], batch_size=9, verbose=0))
+    assert np.abs(got - expected["classifier"]).max() > 1e-5
+
+
+def test_mismatched_file_is_a_clear_error(tmp_path):
+    wrong_size = EngramClassifier(input_shape=INPUT_SHAPE, num_classes=4, hidden_dim=12, memory_size=8)
+    with pytest.raises(ValueError, match="does not match the model"):
+        load_tensorflow_engram_weights(wrong_size, os.path.join(DATA, "seed_classifier.weights.h5"))
+    wrong_head = build_ours("regressor")
+    with pytest.raises(ValueError, match="attention pooling"):
+        load_tensorflow_engram_weights(wrong_head, os.path.join(DATA, "seed_network.weights.h5"))
+    with pytest.raises(FileNotFoundError, match="filepath"):
+        load_tensorflow_engram_weights(wrong_head, str(tmp_path / "missing.weights.h5"))
+    not_h5 = tmp_path / "bad.weights.h5"
+    not_h5.write_text("not an h5 file")
+    with pytest.raises(ValueError, match="Expected a Keras `.weights.h5` file"):
+        load_tensorflow_engram_weights(wrong_head, str(not_h5))
+    with pytest.raises(ValueError, match="built"):
+        load_tensorflow_engram_weights(EngramNetwork(16, 8), os.path.join(DATA, "seed_network.weights.h5"))
