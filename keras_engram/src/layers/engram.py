@@ -119,13 +119,6 @@ class Engram(keras.layers.RNN):
         unroll=False,
         **kwargs,
     ):
-        if isinstance(hidden_dim, keras.Model):
-            raise TypeError(
-                "`Engram` is the recurrent layer itself: pass `hidden_dim` and "
-                "`memory_size` (tensorflow-engram's `Engram(engram_network)` wrapper "
-                "is not needed: use the `EngramNetwork` model directly). "
-                f"Received: hidden_dim={hidden_dim!r}"
-            )
         cell = EngramCell(
             hidden_dim=hidden_dim,
             memory_size=memory_size,

@@ -7,15 +7,19 @@ from keras import ops
 def scan(step, init, xs, output_templates, unroll=1):
     """Runs `carry, outputs = step(carry, x)` over the leading axis of `xs`.
 
-    `keras.ops.scan` on TensorFlow requires the per-step outputs to have the
-    structure, shapes and dtypes of the carry. There the outputs ride along in
-    an extended carry `(carry, outputs)` and the stacked carries are dropped;
-    other backends scan directly.
+    Two TensorFlow limits of `keras.ops.scan` are worked around here:
+    the per-step outputs must have the structure, shapes and dtypes of the
+    carry (so they ride along in an extended carry `(carry, outputs)` and the
+    stacked carries are dropped), and several inputs cannot be scanned when
+    the time length is not static (so they are packed into one tensor).
+    Other backends scan directly.
 
     Args:
-        step: callable `(carry, x) -> (new_carry, outputs)`; `outputs` is a tuple.
+        step: callable `(carry, x) -> (new_carry, outputs)`; `x` is the tuple
+            of one step's slices of `xs`; `outputs` is a tuple.
         init: the initial carry (a tuple of tensors).
-        xs: tuple of time-major tensors.
+        xs: tuple of time-major rank-3 tensors `(time, rows, features)`; the
+            first one has the full number of rows, the others the same or 1.
         output_templates: tuple of zero tensors shaped like one step's outputs
             (only read on TensorFlow).
         unroll: passed to `keras.ops.scan`.
@@ -26,6 +30,9 @@ def scan(step, init, xs, output_templates, unroll=1):
     if keras.backend.backend() != "tensorflow":
         return ops.scan(step, init, xs, unroll=unroll)
 
+    if len(xs) > 1 and xs[0].shape[0] is None:
+        step, xs = _packed(step, xs)
+
     def extended_step(extended_carry, x):
         new_carry, outputs = step(extended_carry[0], x)
         return (new_carry, outputs), (new_carry, outputs)
@@ -34,3 +41,25 @@ def scan(step, init, xs, output_templates, unroll=1):
         extended_step, (init, output_templates), xs, unroll=unroll
     )
     return final_carry, stacked
+
+
+def _packed(step, xs):
+    """Packs `xs` into one float tensor and wraps `step` to unpack each slice."""
+    dtype = next((x.dtype for x in xs if x.dtype != "bool"), "float32")
+    steps, rows = ops.shape(xs[0])[0], ops.shape(xs[0])[1]
+    widths = [x.shape[-1] for x in xs]
+    layout = [(x.dtype, x.shape[1] == 1 and xs[0].shape[1] != 1) for x in xs]
+    packed = ops.concatenate(
+        [ops.broadcast_to(ops.cast(x, dtype), (steps, rows, x.shape[-1])) for x in xs], axis=-1
+    )
+    splits = [sum(widths[: i + 1]) for i in range(len(widths) - 1)]
+
+    def unpacking_step(carry, x):
+        parts = []
+        for part, (part_dtype, single_row) in zip(ops.split(x[0], splits, axis=-1), layout):
+            if single_row:
+                part = part[:1]
+            parts.append(part > 0.5 if part_dtype == "bool" else part)
+        return step(carry, tuple(parts))
+
+    return unpacking_step, (packed,)

@@ -1,0 +1,62 @@
+"""`import keras_engram` loads no deep-learning framework besides the chosen backend's."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+FRAMEWORKS = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
+
+
+def test_import_loads_no_framework_beyond_keras_own():
+    """keras-engram adds no framework to what `import keras` loads under this backend.
+
+    (Keras itself imports jax when it is installed, whatever the backend; the
+    per-backend nox sessions install only one framework and so also prove
+    that nothing else is needed.)
+    """
+    backend = keras.backend.backend()
+    code = (
+        "import sys, keras;"
+        "names = ('jax', 'torch', 'tensorflow');"
+        "before = {k for k in names if k in sys.modules};"
+        "import numpy as np, keras_engram;"
+        "m = keras_engram.EngramClassifier(input_shape=(4, 3), num_classes=2, hidden_dim=4, memory_size=2);"
+        "m.predict(np.zeros((1, 4, 3)), verbose=0);"
+        "after = {k for k in names if k in sys.modules};"
+        "print(','.join(sorted(before)) + '|' + ','.join(sorted(after)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    before, after = result.stdout.strip().splitlines()[-1].split("|")
+    assert after == before
+    assert FRAMEWORKS[backend] in after.split(",")
+    if backend != "tensorflow":
+        assert "tensorflow" not in after.split(",")
+
+
+def test_library_source_never_imports_a_framework():
+    import pathlib
+
+    import keras_engram
+
+    root = pathlib.Path(keras_engram.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for line in path.read_text().splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("import ", "from ")) and any(
+                stripped.split()[1].split(".")[0] == name for name in ("jax", "torch", "tensorflow")
+            ):
+                offenders.append(f"{path.name}: {stripped}")
+    assert offenders == []
+
+
+def test_backend_is_the_requested_one():
+    requested = os.environ.get("KERAS_BACKEND")
+    if requested:
+        assert keras.backend.backend() == requested

@@ -1,0 +1,150 @@
+"""Behaviour of the Engram recurrent layer: the keras.layers.RNN contract."""
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import make_engram, to_numpy
+from keras_engram.layers import Engram
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_right_padding_mask_equals_truncated_sequence(scope):
+    """A masked tail changes nothing: last output and states equal the unpadded run's."""
+    rng = np.random.default_rng(0)
+    layer = make_engram(3, rng, hidden_dim=8, memory_size=4, trace_scope=scope,
+                        hebbian_lr=0.5, return_state=True)
+    x = rng.normal(size=(1, 6, 3)).astype("float32")
+    padded = np.concatenate([x, np.zeros((1, 3, 3), "float32")], axis=1)
+    mask = np.array([[True] * 6 + [False] * 3])
+    out, h, H = layer(padded, mask=mask)
+    out_t, h_t, H_t = layer(x)
+    np.testing.assert_allclose(to_numpy(out), to_numpy(out_t), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(H), to_numpy(H_t), rtol=1e-6, atol=1e-7)
+    unmasked_out = layer(padded)[0]
+    assert np.abs(to_numpy(unmasked_out) - to_numpy(out_t)).max() > 1e-4
+
+
+def test_masking_layer_and_mask_zero_upstream():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    x[:, 3:] = 0.0
+    inputs = keras.Input((5, 3))
+    engram = Engram(8, 4, return_sequences=True, trace_noise_stddev=0.0)
+    model = keras.Model(inputs, engram(keras.layers.Masking()(inputs)))
+    seq = to_numpy(model(x))
+    # Masked steps repeat the last unmasked output.
+    np.testing.assert_array_equal(seq[:, 3], seq[:, 2])
+    np.testing.assert_array_equal(seq[:, 4], seq[:, 2])
+
+    tokens = np.array([[4, 2, 7, 0, 0], [1, 0, 0, 0, 0]])
+    emb_in = keras.Input((None,), dtype="int32")
+    emb = keras.layers.Embedding(10, 3, mask_zero=True)(emb_in)
+    out = Engram(8, 4, trace_noise_stddev=0.0)(emb)
+    model = keras.Model(emb_in, out)
+    short = keras.Model(emb_in, out)(tokens[:, :3])
+    np.testing.assert_allclose(to_numpy(model(tokens))[0], to_numpy(short)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_all_padding_and_zero_inputs_are_finite():
+    layer = Engram(8, 4, return_sequences=True, return_state=True)
+    x = np.zeros((3, 4, 2), "float32")
+    for mask in (None, np.zeros((3, 4), bool)):
+        for value in layer(x, mask=mask):
+            assert np.isfinite(to_numpy(value)).all()
+    out, h, H = layer(x, mask=np.zeros((3, 4), bool))
+    np.testing.assert_array_equal(to_numpy(out), 0.0)  # states never left their zero start
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_thousand_step_sequence_stays_finite_and_bounded(scope):
+    rng = np.random.default_rng(2)
+    layer = Engram(16, 8, trace_scope=scope, return_state=True)
+    x = (rng.normal(size=(2, 1000, 4)) * 10).astype("float32")
+    out, h, H = layer(x, training=True)
+    assert np.isfinite(to_numpy(out)).all()
+    assert np.abs(to_numpy(H)).max() <= 0.1 + 1e-7  # the trace clip holds
+
+
+def test_stateful_continuation_equals_one_long_call():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 8, 3)).astype("float32")
+    layer = make_engram(3, rng, hidden_dim=6, memory_size=4, return_sequences=True)
+    full = to_numpy(layer(x))
+    stateful = Engram(6, 4, stateful=True, return_sequences=True, trace_noise_stddev=0.0)
+    stateful.build((2, 8, 3))
+    stateful.set_weights(layer.get_weights())
+    first = to_numpy(stateful(x[:, :5]))
+    second = to_numpy(stateful(x[:, 5:]))
+    np.testing.assert_allclose(np.concatenate([first, second], 1), full, rtol=1e-5, atol=1e-6)
+    stateful.reset_state()
+    np.testing.assert_allclose(to_numpy(stateful(x[:, :5])), first, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="batch size"):
+        stateful(x[:1, :5])
+
+
+def test_go_backwards_reads_the_reversed_sequence():
+    rng = np.random.default_rng(4)
+    fwd = make_engram(3, rng, hidden_dim=6, memory_size=4, return_sequences=True)
+    bwd = Engram(6, 4, return_sequences=True, go_backwards=True, trace_noise_stddev=0.0)
+    bwd.build((None, None, 3))
+    bwd.set_weights(fwd.get_weights())
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    np.testing.assert_allclose(to_numpy(bwd(x)), to_numpy(fwd(x[:, ::-1])), rtol=1e-6, atol=1e-6)
+
+
+def test_output_structures_and_attention_scores():
+    layer = Engram(8, 5, return_sequences=False, return_state=True)
+    x = np.random.default_rng(5).normal(size=(3, 4, 2)).astype("float32")
+    out, h, H, att = layer(x, return_attention_scores=True)
+    assert tuple(out.shape) == (3, 8) and tuple(h.shape) == (3, 8)
+    assert tuple(H.shape) == (3, 40) and tuple(att.shape) == (3, 4, 5)
+    np.testing.assert_allclose(to_numpy(att).sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(to_numpy(out), to_numpy(h))
+    assert tuple(layer.cell.trace_as_matrix(H).shape) == (3, 5, 8)
+    symbolic = layer(keras.Input((4, 2)), return_attention_scores=True)
+    assert [tuple(s.shape) for s in symbolic] == [(None, 8), (None, 8), (None, 40), (None, 4, 5)]
+
+
+def test_trace_noise_only_in_training_and_seeded():
+    x = np.random.default_rng(6).normal(size=(2, 5, 3)).astype("float32")
+    layer = Engram(8, 4, return_state=True, trace_noise_stddev=0.01, seed=3)
+    quiet = [to_numpy(v) for v in layer(x, training=False)]
+    np.testing.assert_array_equal(to_numpy(layer(x, training=False)[2]), quiet[2])
+    noisy = to_numpy(layer(x, training=True)[2])
+    assert np.abs(noisy - quiet[2]).max() > 1e-4
+    twin = Engram(8, 4, return_state=True, trace_noise_stddev=0.01, seed=3)
+    twin.build((None, None, 3))
+    twin.set_weights(layer.get_weights())
+    twin_quiet = to_numpy(twin(x, training=False)[2])
+    np.testing.assert_array_equal(twin_quiet, quiet[2])
+
+
+def test_attention_l1_adds_its_documented_loss():
+    x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype("float32")
+    mask = np.array([[True] * 5, [True, True, False, False, False]])
+    layer = Engram(8, 4, attention_l1=0.2)
+    layer(x, mask=mask)
+    assert len(layer.losses) == 1
+    # Each unmasked step's weights sum to one: 0.2 x mean share of unmasked steps.
+    assert float(to_numpy(layer.losses[0])) == pytest.approx(0.2 * (5 / 5 + 2 / 5) / 2, rel=1e-5)
+    silent = Engram(8, 4)
+    silent(x)
+    assert silent.losses == []
+
+
+def test_engram_is_a_keras_rnn_and_trains_in_fit():
+    assert isinstance(Engram(4, 2), keras.layers.RNN)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(32, 6, 3)).astype("float32")
+    y = x.sum(axis=(1, 2))[:, None]
+    model = keras.Sequential([keras.Input((6, 3)), Engram(8, 4, attention_l1=0.01), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_bidirectional_wrapper():
+    layer = keras.layers.Bidirectional(Engram(6, 3, return_sequences=True))
+    out = layer(np.ones((2, 4, 3), "float32"))
+    assert tuple(out.shape) == (2, 4, 12)
