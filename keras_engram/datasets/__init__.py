@@ -1,0 +1,5 @@
+"""Small datasets that ship with installed packages (no download)."""
+
+from keras_engram.src.datasets.digits import load_digits
+
+__all__ = ["load_digits"]

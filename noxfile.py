@@ -1,0 +1,71 @@
+"""Test sessions: one per backend (each installs only that backend) and the seed reference.
+
+    nox                        # every default session (the README's test command)
+    nox -s tests-jax           # one backend
+    nox -s seed_reference      # live comparison with tensorflow-engram 0.1.0
+    nox -s seed_fixtures       # rewrite tests/data/ from tensorflow-engram
+"""
+
+import nox
+
+BACKENDS = ("jax", "torch", "tensorflow")
+CONSTRAINTS = ("-c", ".ci/constraints.txt")
+SEED_PACKAGE = "tensorflow-engram==0.1.0"
+
+nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session, extras):
+    session.install(*CONSTRAINTS, f".[{extras}]")
+
+
+def _install_seed(session):
+    # tensorflow-engram declares Python >= 3.12 but is pure Python and needs
+    # only TensorFlow/Keras, installed above.
+    session.install("--no-deps", "--ignore-requires-python", SEED_PACKAGE)
+
+
+def _backend_session(backend):
+    @nox.session(name=f"tests-{backend}")
+    def run_tests(session):
+        _install(session, f"{backend},dev")
+        session.env["KERAS_BACKEND"] = backend
+        others = [name for name in BACKENDS if name != backend]
+        session.run(
+            "python", "-c",
+            "import importlib.util, sys; missing = [m for m in sys.argv[1:] "
+            "if importlib.util.find_spec(m) is None]; "
+            "assert missing == sys.argv[1:], f'other backends installed: {sorted(set(sys.argv[1:]) - set(missing))}'; "
+            "print('only this backend is installed; absent:', missing)",
+            *others,
+        )
+        session.run("python", "-c", "import keras_engram; print('import keras_engram: ok')")
+        session.run("pytest", "-q", *session.posargs)
+
+    return run_tests
+
+
+for _backend in BACKENDS:
+    globals()[f"tests_{_backend}"] = _backend_session(_backend)
+
+
+@nox.session
+def seed_reference(session):
+    """keras-engram in seed mode against the installed tensorflow-engram."""
+    _install(session, "tensorflow,dev")
+    _install_seed(session)
+    session.env["KERAS_BACKEND"] = "tensorflow"
+    session.env["KERAS_ENGRAM_SEED_TESTS"] = "1"
+    session.run(
+        "pytest", "-q", "tests/seed_reference", "tests/test_tensorflow_engram_compat.py",
+        *session.posargs,
+    )
+
+
+@nox.session
+def seed_fixtures(session):
+    """Rewrites tests/data/ (weights and predictions written by tensorflow-engram)."""
+    _install(session, "tensorflow,dev")
+    _install_seed(session)
+    session.run("python", "tests/data/make_seed_fixtures.py", env={"KERAS_BACKEND": "tensorflow"})
