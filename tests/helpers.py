@@ -40,3 +40,22 @@ def max_relative_error(actual, expected):
     expected = np.asarray(expected, np.float64)
     scale = max(np.abs(expected).max(), 1e-6)
     return float(np.abs(actual - expected).max() / scale)
+
+
+SEED_MODE = dict(trace_scope="batch", trace_noise_stddev=0.0)
+SEED_FIXTURE_INPUT_SHAPE = (7, 5)
+
+
+def build_seed_mode_model(name, **overrides):
+    """Our counterpart of tests/seed_patch.build_seed_models()[name], in seed mode."""
+    from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor
+
+    kwargs = {**SEED_MODE, **overrides}
+    shape = SEED_FIXTURE_INPUT_SHAPE
+    if name == "classifier":
+        return EngramClassifier(input_shape=shape, num_classes=4, hidden_dim=16, memory_size=8, **kwargs)
+    if name == "regressor":
+        return EngramRegressor(input_shape=shape, output_dim=2, hidden_dim=16, memory_size=8, **kwargs)
+    model = EngramNetwork(hidden_dim=16, memory_size=8, output_units=3, use_attention=True, **kwargs)
+    model(np.zeros((1,) + shape, "float32"))
+    return model

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import keras
-import pytest
 
 FRAMEWORKS = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
 

@@ -11,33 +11,18 @@ import h5py
 import numpy as np
 import pytest
 
-from helpers import to_numpy
+from helpers import SEED_FIXTURE_INPUT_SHAPE, build_seed_mode_model, to_numpy
 from keras_engram.compat import load_tensorflow_engram_weights
-from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor
+from keras_engram.models import EngramClassifier, EngramNetwork
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-SEED_MODE = dict(trace_scope="batch", trace_noise_stddev=0.0)
-INPUT_SHAPE = (7, 5)
-
-
-def build_ours(name, **overrides):
-    """Our model with the seed fixtures' arguments, in seed mode."""
-    kwargs = {**SEED_MODE, **overrides}
-    if name == "classifier":
-        return EngramClassifier(input_shape=INPUT_SHAPE, num_classes=4, hidden_dim=16,
-                                memory_size=8, **kwargs)
-    if name == "regressor":
-        return EngramRegressor(input_shape=INPUT_SHAPE, output_dim=2, hidden_dim=16,
-                               memory_size=8, **kwargs)
-    model = EngramNetwork(hidden_dim=16, memory_size=8, output_units=3, use_attention=True, **kwargs)
-    model(np.zeros((1,) + INPUT_SHAPE, "float32"))
-    return model
+INPUT_SHAPE = SEED_FIXTURE_INPUT_SHAPE
 
 
 @pytest.mark.parametrize("name", ["classifier", "regressor", "network"])
 def test_seed_weights_reproduce_seed_predictions(name):
     expected = np.load(os.path.join(DATA, "seed_predictions.npz"))
-    model = build_ours(name)
+    model = build_seed_mode_model(name)
     load_tensorflow_engram_weights(model, os.path.join(DATA, f"seed_{name}.weights.h5"))
     got = to_numpy(model.predict(expected["x"], batch_size=9, verbose=0))
     assert got.shape == expected[name].shape
@@ -46,7 +31,7 @@ def test_seed_weights_reproduce_seed_predictions(name):
 
 def test_every_seed_array_is_used():
     """Each weight comes from the file; only the seed's unused trace weight is left over."""
-    model = build_ours("network")
+    model = build_seed_mode_model("network")
     path = os.path.join(DATA, "seed_network.weights.h5")
     load_tensorflow_engram_weights(model, path)
     arrays = []
@@ -68,7 +53,7 @@ def test_every_seed_array_is_used():
 def test_default_mode_differs_from_seed_mode():
     """Per-sample traces are a different model: the check above is not vacuous."""
     expected = np.load(os.path.join(DATA, "seed_predictions.npz"))
-    model = build_ours("classifier", trace_scope="sample")
+    model = build_seed_mode_model("classifier", trace_scope="sample")
     load_tensorflow_engram_weights(model, os.path.join(DATA, "seed_classifier.weights.h5"))
     got = to_numpy(model.predict(expected["x"], batch_size=9, verbose=0))
     assert np.abs(got - expected["classifier"]).max() > 1e-5
@@ -78,7 +63,7 @@ def test_mismatched_file_is_a_clear_error(tmp_path):
     wrong_size = EngramClassifier(input_shape=INPUT_SHAPE, num_classes=4, hidden_dim=12, memory_size=8)
     with pytest.raises(ValueError, match="does not match the model"):
         load_tensorflow_engram_weights(wrong_size, os.path.join(DATA, "seed_classifier.weights.h5"))
-    wrong_head = build_ours("regressor")
+    wrong_head = build_seed_mode_model("regressor")
     with pytest.raises(ValueError, match="attention pooling"):
         load_tensorflow_engram_weights(wrong_head, os.path.join(DATA, "seed_network.weights.h5"))
     with pytest.raises(FileNotFoundError, match="filepath"):

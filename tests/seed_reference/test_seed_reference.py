@@ -12,27 +12,14 @@ import pytest
 import tensorflow_engram  # noqa: F401  (fails loudly when the seed is missing)
 from tensorflow_engram.layers import EngramCell as SeedCell
 
-from helpers import to_numpy
+from helpers import SEED_FIXTURE_INPUT_SHAPE, SEED_MODE, build_seed_mode_model, to_numpy
 from seed_patch import build_seed_models, deterministic_seed
 from keras_engram.compat import load_tensorflow_engram_weights
 from keras_engram.layers import Engram
-from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor
+from keras_engram.models import EngramClassifier
 
 pytestmark = pytest.mark.seed
-INPUT_SHAPE = (7, 5)
-SEED_MODE = dict(trace_scope="batch", trace_noise_stddev=0.0)
-
-
-def ours(name):
-    if name == "classifier":
-        return EngramClassifier(input_shape=INPUT_SHAPE, num_classes=4, hidden_dim=16,
-                                memory_size=8, **SEED_MODE)
-    if name == "regressor":
-        return EngramRegressor(input_shape=INPUT_SHAPE, output_dim=2, hidden_dim=16,
-                               memory_size=8, **SEED_MODE)
-    model = EngramNetwork(hidden_dim=16, memory_size=8, output_units=3, use_attention=True, **SEED_MODE)
-    model(np.zeros((1,) + INPUT_SHAPE, "float32"))
-    return model
+INPUT_SHAPE = SEED_FIXTURE_INPUT_SHAPE
 
 
 def test_backend_is_tensorflow():
@@ -48,7 +35,7 @@ def test_models_match_seed_in_seed_mode(name, tmp_path):
     seed_model.save_weights(path)
     with deterministic_seed():
         expected = seed_model.predict(x, batch_size=12, verbose=0)
-    model = ours(name)
+    model = build_seed_mode_model(name)
     load_tensorflow_engram_weights(model, path)
     got = to_numpy(model.predict(x, batch_size=12, verbose=0))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
