@@ -4,7 +4,7 @@ Runs on any backend (KERAS_BACKEND=jax|torch|tensorflow) with data that ship
 inside scikit-learn: no download. Each 8 x 8 image is read as a sequence of
 8 rows of 8 pixels.
 
-    python examples/quickstart.py [--epochs 40]
+    KERAS_BACKEND=jax python examples/quickstart.py [--epochs 40]
 """
 
 import argparse
