@@ -4,7 +4,11 @@
     nox -s tests-jax           # one backend
     nox -s seed_reference      # live comparison with tensorflow-engram 0.1.0
     nox -s seed_fixtures       # rewrite tests/data/ from tensorflow-engram
+    nox -s parity              # cross-backend parity battery on CPU (float32)
+    nox -s parity -- --gpu     # the same on CUDA devices, float32 and mixed bfloat16
 """
+
+import os
 
 import nox
 
@@ -12,7 +16,7 @@ BACKENDS = ("jax", "torch", "tensorflow")
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
 SEED_PACKAGE = "tensorflow-engram==0.1.0"
 
-nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference"]
+nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference", "parity"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -69,3 +73,25 @@ def seed_fixtures(session):
     _install(session, "tensorflow,dev")
     _install_seed(session)
     session.run("python", "tests/data/make_seed_fixtures.py", env={"KERAS_BACKEND": "tensorflow"})
+
+
+@nox.session
+def parity(session):
+    """Every backend against the others and the float64 NumPy reference (tests/parity/)."""
+    gpu = "--gpu" in session.posargs
+    if gpu:
+        # CUDA builds (unpinned: the CPU pin of .ci/constraints.txt does not apply).
+        session.install(".[dev]", "jax[cuda12]", "torch", "tensorflow[and-cuda]")
+    else:
+        _install(session, "jax,torch,tensorflow,dev")
+    root = os.path.join(session.create_tmp(), "parity")
+    flags = ["--gpu"] if gpu else []
+    for precision in ("float32", "mixed_bfloat16") if gpu else ("float32",):
+        out = os.path.join(root, precision)
+        for command in ("run", "port"):
+            for backend in BACKENDS:
+                session.run(
+                    "python", "tests/parity/harness.py", command, "--out", out,
+                    "--precision", precision, *flags, env={"KERAS_BACKEND": backend},
+                )
+        session.run("python", "tests/parity/compare.py", "--out", out, "--precision", precision)

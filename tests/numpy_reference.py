@@ -114,3 +114,22 @@ def sequence(p, X, h0=None, H0=None, mask=None, go_backwards=False):
         outputs.append(h)
         attention.append(a)
     return np.stack(outputs, 1), h, H, np.stack(attention, 1)
+
+
+def dense(x, kernel, bias, activation=None):
+    y = x @ kernel + bias
+    if activation == "softmax":
+        return softmax(y)
+    if activation == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-y))
+    return y
+
+
+def attention_pooling(outputs, kernel, bias, mask=None):
+    """tanh scores over time, softmax over time (masked steps excluded), weighted sum."""
+    scores = np.tanh(outputs @ kernel + bias)[..., 0]
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = np.exp(scores - scores.max(1, keepdims=True))
+    weights = weights / weights.sum(1, keepdims=True)
+    return (outputs * weights[..., None]).sum(1)

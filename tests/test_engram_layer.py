@@ -148,3 +148,22 @@ def test_bidirectional_wrapper():
     layer = keras.layers.Bidirectional(Engram(6, 3, return_sequences=True))
     out = layer(np.ones((2, 4, 3), "float32"))
     assert tuple(out.shape) == (2, 4, 12)
+
+
+def test_mixed_precision_keeps_the_recurrence_in_float32():
+    from keras_engram.models import EngramClassifier
+
+    x = np.random.default_rng(9).normal(size=(3, 5, 4)).astype("float32")
+    reference = EngramClassifier(input_shape=(5, 4), num_classes=3, hidden_dim=8, memory_size=4)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        mixed = EngramClassifier(input_shape=(5, 4), num_classes=3, hidden_dim=8, memory_size=4)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    network = mixed.engram_network
+    assert network.rnn.compute_dtype == "float32" and network.cell.compute_dtype == "float32"
+    assert mixed.layers[-1].compute_dtype == "bfloat16"  # the head keeps the mixed policy
+    mixed.set_weights(reference.get_weights())
+    got = to_numpy(mixed(x)).astype(np.float64)
+    expected = to_numpy(reference(x))
+    assert np.abs(got - expected).max() < 1e-2

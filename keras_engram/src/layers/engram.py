@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_engram.src.api_export import register
-from keras_engram.src.layers.engram_cell import EngramCell
+from keras_engram.src.layers.engram_cell import EngramCell, full_precision
 from keras_engram.src.ops.scan import scan
 
 _CELL_ARGS = (
@@ -119,6 +119,7 @@ class Engram(keras.layers.RNN):
         unroll=False,
         **kwargs,
     ):
+        kwargs = full_precision(kwargs)
         cell = EngramCell(
             hidden_dim=hidden_dim,
             memory_size=memory_size,

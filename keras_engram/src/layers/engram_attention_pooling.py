@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_engram.src.api_export import register
+from keras_engram.src.layers.engram_cell import full_precision
 
 
 @register
@@ -12,7 +13,8 @@ class EngramAttentionPooling(keras.layers.Layer):
 
     `score_t = tanh(w . o_t + b)`, `alpha = softmax_t(score)`,
     `output = sum_t alpha_t o_t`. Masked time steps get zero weight; a
-    sequence whose steps are all masked pools to zeros.
+    sequence whose steps are all masked pools to zeros. Under a mixed
+    precision policy the softmax over time is computed in float32.
 
     Args:
         kernel_initializer: initializer of `w` (default `"glorot_uniform"`).
@@ -33,7 +35,7 @@ class EngramAttentionPooling(keras.layers.Layer):
     """
 
     def __init__(self, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**full_precision(kwargs))
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.attention_dense = keras.layers.Dense(

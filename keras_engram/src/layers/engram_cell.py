@@ -10,6 +10,20 @@ from keras_engram.src.ops import engram_math
 TRACE_SCOPES = ("sample", "batch")
 
 
+def full_precision(layer_kwargs):
+    """Layer kwargs with a mixed dtype policy replaced by its variable dtype.
+
+    The engram recurrence accumulates Hebbian increments (`hebbian_lr * a z`)
+    that bfloat16/float16 would round away, so under `"mixed_bfloat16"` or
+    `"mixed_float16"` the cell and the `Engram` layer compute in float32;
+    the layers around them keep the mixed policy and cast at the boundary.
+    """
+    policy = keras.dtype_policies.get(layer_kwargs.get("dtype") or keras.config.dtype_policy())
+    if policy.compute_dtype == policy.variable_dtype:
+        return layer_kwargs
+    return {**layer_kwargs, "dtype": policy.variable_dtype}
+
+
 @register
 class EngramCell(keras.layers.Layer):
     """Cell of the Engram Neural Network: cosine recall from a memory bank plus a Hebbian trace.
@@ -31,6 +45,11 @@ class EngramCell(keras.layers.Layer):
     `(batch, memory_size * hidden_dim)` (use `trace_as_matrix` to reshape); in
     batch scope every row of `H` holds the same shared trace. Initial states are
     zeros.
+
+    Under a mixed-precision policy (`"mixed_bfloat16"`, `"mixed_float16"`) the
+    cell and the `Engram` layer compute in float32 (the variable dtype): the
+    trace accumulates increments of `hebbian_lr * a z` that a 16-bit float
+    would round away. Layers around them keep the mixed policy.
 
     The cell draws no random numbers. Trace noise (`trace_noise_stddev`, training
     only) and the attention L1 loss (`attention_l1`) are applied by the `Engram`
@@ -112,7 +131,7 @@ class EngramCell(keras.layers.Layer):
         memory_regularizer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**full_precision(kwargs))
         self.hidden_dim = validation.positive_int("hidden_dim", hidden_dim)
         self.memory_size = validation.positive_int("memory_size", memory_size)
         self.hebbian_lr = validation.float_in_range("hebbian_lr", hebbian_lr, 0.0, 1.0)

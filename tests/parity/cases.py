@@ -1,0 +1,235 @@
+"""The cross-backend parity battery: one registered case per public layer/model mode.
+
+A case builds a functional `keras.Model` whose named inputs are NumPy arrays
+and whose outputs are a list of float tensors, fixes every weight from a NumPy
+RNG (so the weights do not depend on the backend's RNG), and may give golden
+outputs from the float64 NumPy reference. New systems add cases with
+`@register_case`.
+"""
+
+import dataclasses
+import os
+import sys
+
+import keras
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy_reference as ref  # noqa: E402
+
+from keras_engram.layers import Engram, EngramAttentionPooling, EngramCell  # noqa: E402
+from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor  # noqa: E402
+
+CASES = {}
+
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    build: callable  # () -> keras.Model
+    inputs: dict  # name -> np.ndarray
+    golden: callable = None  # (model, inputs) -> list of float64 arrays, or None
+    stateful: bool = False  # forward runs twice (continuation); states reset between phases
+
+
+def register_case(name, inputs, golden=None, stateful=False):
+    def decorator(build):
+        CASES[name] = Case(name, build, inputs, golden, stateful)
+        return build
+
+    return decorator
+
+
+def set_seeded_weights(model, seed):
+    """Every float weight from one NumPy stream: kernels ~ N(0, 1/fan_in), gammas ~ 1.
+
+    Biases are drawn around +0.1 so that no case starts with a layer whose
+    ReLU units are all (nearly) zero: there LayerNorm (epsilon 1e-6) divides
+    by a vanishing spread and float32 rounding at the ReLU kink is amplified
+    ~1000x on every backend, float64 NumPy aside, which measures that
+    degenerate point rather than the backends' arithmetic.
+    """
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if "rnn_state" in variable.path:
+            value = np.zeros(shape)
+        elif "gamma" in variable.path:
+            value = rng.uniform(0.7, 1.3, shape)
+        elif len(shape) >= 2:
+            value = rng.normal(0.0, (1.0 / shape[0]) ** 0.5, shape)
+        else:
+            value = rng.normal(0.1, 0.1, shape)
+        variable.assign(value.astype(variable.dtype))
+
+
+# --- inputs -------------------------------------------------------------------
+
+_rng = np.random.default_rng(2024)
+B, T, F, HID, SLOTS = 4, 6, 5, 8, 6
+X = _rng.normal(size=(B, T, F)).astype("float32")
+MASK = _rng.uniform(size=(B, T)) > 0.3
+MASK[0] = False  # one fully padded sample
+MASK[1, :2] = True
+X_SQUARE = _rng.normal(size=(SLOTS, T, F)).astype("float32")  # batch == memory_size
+H0 = _rng.normal(0, 0.5, (B, HID)).astype("float32")
+TRACE0 = _rng.uniform(-0.1, 0.1, (B, SLOTS * HID)).astype("float32")
+CELL_X = _rng.normal(size=(B, F)).astype("float32")
+MASK_SQUARE = _rng.uniform(size=(SLOTS, T)) > 0.25
+MASK_SQUARE[0] = False
+
+ENGRAM = dict(hidden_dim=HID, memory_size=SLOTS, hebbian_lr=0.3, trace_noise_stddev=0.0)
+
+
+def _cell_params(model):
+    return ref.cell_params(next(l for l in model._flatten_layers() if isinstance(l, EngramCell)))
+
+
+def _ref_trace(p, H, batch):
+    return H.reshape(batch, -1) if p["scope"] == "sample" else np.broadcast_to(H.reshape(1, -1), (batch, H.size))
+
+
+def _engram_golden(go_backwards=False, masked=False, with_state=False):
+    def golden(model, inputs):
+        p = _cell_params(model)
+        x = inputs["x"]
+        batch = x.shape[0]
+        H0 = None
+        if with_state:
+            H0 = inputs["trace"].reshape(batch, SLOTS, HID)
+            if p["scope"] == "batch":
+                H0 = H0.mean(0)
+        out, h, H, att = ref.sequence(
+            p, x, inputs.get("h") if with_state else None, H0,
+            mask=inputs.get("mask") if masked else None, go_backwards=go_backwards,
+        )
+        return [out, h, _ref_trace(p, H, batch), att]
+
+    return golden
+
+
+def _engram_model(inputs, with_mask=False, with_state=False, **layer_kwargs):
+    x = keras.Input(inputs["x"].shape[1:], name="x")
+    feeds = {"x": x}
+    kwargs = {}
+    if with_mask:
+        feeds["mask"] = keras.Input(inputs["mask"].shape[1:], dtype="bool", name="mask")
+        kwargs["mask"] = feeds["mask"]
+    if with_state:
+        feeds["h"] = keras.Input((HID,), name="h")
+        feeds["trace"] = keras.Input((SLOTS * HID,), name="trace")
+        kwargs["initial_state"] = [feeds["h"], feeds["trace"]]
+    layer = Engram(**{**ENGRAM, **layer_kwargs}, return_sequences=True, return_state=True)
+    outputs = layer(x, return_attention_scores=True, **kwargs)
+    return keras.Model(feeds, list(outputs))
+
+
+# --- the ENN cases --------------------------------------------------------------
+
+for _scope in ("sample", "batch"):
+    for _variant in ("plain", "masked", "backwards_masked", "square_masked", "initial_state"):
+        _masked = "masked" in _variant
+        _x = X_SQUARE if _variant.startswith("square") else X
+        _inputs = {"x": _x}
+        if _masked:
+            _inputs["mask"] = MASK if _x is X else MASK_SQUARE
+        if _variant == "initial_state":
+            _inputs.update(h=H0, trace=TRACE0)
+
+        def _build(inputs=_inputs, scope=_scope, variant=_variant, masked=_masked):
+            return _engram_model(
+                inputs, with_mask=masked, with_state=variant == "initial_state",
+                trace_scope=scope, go_backwards=variant.startswith("backwards"),
+            )
+
+        register_case(
+            f"engram_{_scope}_{_variant}", _inputs,
+            golden=_engram_golden(
+                go_backwards=_variant.startswith("backwards"), masked=_masked,
+                with_state=_variant == "initial_state",
+            ),
+        )(_build)
+
+
+@register_case("engram_stateful", {"x": X}, stateful=True)
+def _stateful():
+    x = keras.Input(batch_shape=(B, None, F), name="x")
+    out = Engram(**ENGRAM, stateful=True, return_sequences=True)(x)
+    return keras.Model({"x": x}, [out])
+
+
+def _cell_golden(model, inputs):
+    p = _cell_params(model)
+    H = inputs["trace"].reshape(B, SLOTS, HID)
+    h, H_new, _ = ref.step(p, inputs["x"], inputs["h"], H)
+    return [h, h, H_new.reshape(B, -1)]
+
+
+@register_case("cell_step", {"x": CELL_X, "h": H0, "trace": TRACE0}, golden=_cell_golden)
+def _cell():
+    x = keras.Input((F,), name="x")
+    h = keras.Input((HID,), name="h")
+    trace = keras.Input((SLOTS * HID,), name="trace")
+    cell = EngramCell(**ENGRAM)
+    out, (h_new, trace_new) = cell(x, [h, trace])
+    return keras.Model({"x": x, "h": h, "trace": trace}, [out, h_new, trace_new])
+
+
+def _pool_golden(model, inputs):
+    dense = model.get_layer("attention").attention_dense
+    k = keras.ops.convert_to_numpy(dense.kernel).astype(np.float64)
+    b = keras.ops.convert_to_numpy(dense.bias).astype(np.float64)
+    return [ref.attention_pooling(inputs["x"].astype(np.float64), k, b, inputs["mask"])]
+
+
+@register_case("attention_pooling_masked", {"x": X, "mask": MASK | np.eye(B, T, dtype=bool)},
+               golden=_pool_golden)
+def _pooling():
+    x = keras.Input((T, F), name="x")
+    mask = keras.Input((T,), dtype="bool", name="mask")
+    return keras.Model({"x": x, "mask": mask}, [EngramAttentionPooling(name="attention")(x, mask=mask)])
+
+
+def _wrap(model):
+    x = keras.Input(X.shape[1:], name="x")
+    return keras.Model({"x": x}, [model(x)])
+
+
+def _classifier_golden(model, inputs):
+    clf = model.layers[-1]
+    p = _cell_params(clf)
+    out, *_ = ref.sequence(p, inputs["x"])
+    head = clf.layers[-1]
+    k, b = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in head.weights)
+    return [ref.dense(out[:, -1], k, b, "softmax")]
+
+
+@register_case("classifier", {"x": X}, golden=_classifier_golden)
+def _classifier():
+    return _wrap(EngramClassifier(input_shape=(T, F), num_classes=3, **ENGRAM))
+
+
+@register_case("classifier_seed_mode", {"x": X})
+def _classifier_seed():
+    return _wrap(EngramClassifier(input_shape=(T, F), num_classes=3, trace_scope="batch", **ENGRAM))
+
+
+@register_case("regressor_sequences", {"x": X})
+def _regressor():
+    return _wrap(EngramRegressor(input_shape=(T, F), output_dim=2, **ENGRAM))
+
+
+def _network_golden(model, inputs):
+    net = model.layers[-1]
+    p = _cell_params(net)
+    out, *_ = ref.sequence(p, inputs["x"])
+    k, b = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in net.attention.weights)
+    pooled = ref.attention_pooling(out, k, b)
+    k, b = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in net.output_layer.weights)
+    return [ref.dense(pooled, k, b, "sigmoid")]
+
+
+@register_case("network_attention_head", {"x": X}, golden=_network_golden)
+def _network():
+    net = EngramNetwork(output_units=2, output_activation="sigmoid", use_attention=True, **ENGRAM)
+    return _wrap(net)

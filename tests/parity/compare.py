@@ -1,0 +1,133 @@
+"""Compares the parity battery's per-backend results; exits 1 when a tolerance is exceeded.
+
+    python tests/parity/compare.py --out DIR [--precision float32|mixed_bfloat16]
+
+Errors are relative to the reference's scale: for arrays a (tested) and
+b (reference), rel = max|a - b| / max|b| (max over the arrays of a group).
+Checks: every backend against the float64 NumPy reference (golden) where a case
+has one; every pair of backends for forward outputs, gradients (weights and
+inputs) and the weights and losses after 5 Adam steps; and the 3 x 3 weight
+portability matrix (.keras and .weights.h5 saved on the row's backend, loaded
+on the column's).
+"""
+
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+
+BACKENDS = ("jax", "torch", "tensorflow")
+TOLERANCES = {
+    "float32": {"golden": 1e-5, "outputs": 1e-5, "gradients": 1e-5, "trained": 1e-4, "port": 1e-5},
+    "mixed_bfloat16": {"golden": 1e-2, "outputs": 1e-2, "gradients": 1e-2, "trained": 1e-2, "port": 1e-2},
+}
+
+
+def errors(a_arrays, b_arrays):
+    """(max abs, max rel) over paired arrays; rel scaled by each reference's max |b|."""
+    worst_abs, worst_rel = 0.0, 0.0
+    for a, b in zip(a_arrays, b_arrays):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            return float("inf"), float("inf")
+        diff = float(np.abs(a - b).max()) if a.size else 0.0
+        scale = max(float(np.abs(b).max()) if b.size else 0.0, 1e-12)
+        worst_abs, worst_rel = max(worst_abs, diff), max(worst_rel, diff / scale)
+    return worst_abs, worst_rel
+
+
+def group(record, prefix):
+    keys = sorted((k for k in record.files if k.startswith(prefix)), key=lambda k: int(k.rsplit("_", 1)[1]))
+    return [record[k] for k in keys]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--precision", default="float32", choices=sorted(TOLERANCES))
+    args = parser.parse_args()
+    tol = TOLERANCES[args.precision]
+    present = [b for b in BACKENDS if os.path.isdir(os.path.join(args.out, b))]
+    if len(present) < 2:
+        sys.exit(f"parity: need results from at least two backends in {args.out}; found {present}")
+    meta = {b: json.load(open(os.path.join(args.out, b, "devices.json"))) for b in present}
+    cases = sorted(set.intersection(*(set(meta[b]["cases"]) for b in present)))
+    load = {(b, c): np.load(os.path.join(args.out, b, c + ".npz")) for b in present for c in cases}
+    failures = []
+
+    def check(kind, value, what):
+        if not value <= tol[kind]:
+            failures.append(f"{what}: {kind} rel error {value:.2e} > {tol[kind]:.0e}")
+
+    print(f"parity ({args.precision}); devices: " + "; ".join(f"{b}: {', '.join(meta[b]['devices'])}" for b in present))
+    print(f"tolerances (rel = max|a-b|/max|b|): {tol}\n")
+
+    print("golden: each backend vs the float64 NumPy reference (max rel error)\n")
+    print("| case | " + " | ".join(present) + " |")
+    print("|---" * (len(present) + 1) + "|")
+    for case in cases:
+        if not any(k.startswith("golden_") for k in load[(present[0], case)].files):
+            continue
+        cells = []
+        for b in present:
+            r = load[(b, case)]
+            golden = group(r, "golden_")
+            _, rel = errors(group(r, "out_")[: len(golden)], golden)
+            check("golden", rel, f"{case} [{b} vs NumPy]")
+            cells.append(f"{rel:.1e}")
+        print(f"| {case} | " + " | ".join(cells) + " |")
+
+    pairs = list(itertools.combinations(present, 2))
+    print("\nbackend pairs: max abs / max rel error\n")
+    print("| case | pair | outputs | gradients (weights, inputs) | after 5 Adam steps (weights, losses) |")
+    print("|---|---|---|---|---|")
+    for case in cases:
+        for a, b in pairs:
+            ra, rb = load[(a, case)], load[(b, case)]
+            if list(ra["weight_paths"]) != list(rb["weight_paths"]):
+                failures.append(f"{case} [{a}-{b}]: weight order differs")
+            out = errors(group(ra, "out_"), group(rb, "out_"))
+            grad = errors(group(ra, "grad_w_") + group(ra, "grad_x_"), group(rb, "grad_w_") + group(rb, "grad_x_"))
+            trained = errors(group(ra, "trained_") + [ra["train_losses"]], group(rb, "trained_") + [rb["train_losses"]])
+            check("outputs", out[1], f"{case} [{a}-{b}] outputs")
+            check("gradients", grad[1], f"{case} [{a}-{b}] gradients")
+            check("trained", trained[1], f"{case} [{a}-{b}] trained")
+            print(f"| {case} | {a}-{b} | {out[0]:.1e} / {out[1]:.1e} | {grad[0]:.1e} / {grad[1]:.1e} "
+                  f"| {trained[0]:.1e} / {trained[1]:.1e} |")
+
+    print("\nweight portability: saved on the row's backend, loaded on the column's; "
+          "max rel error of the outputs over all cases (.keras / .weights.h5)\n")
+    print("| saved on \\ loaded on | " + " | ".join(present) + " |")
+    print("|---" * (len(present) + 1) + "|")
+    for source in present:
+        cells = []
+        for target in present:
+            if source == target:
+                cells.append("(same)")
+                continue
+            port = np.load(os.path.join(args.out, target, f"port_{source}.npz"))
+            worst = {"keras": 0.0, "h5": 0.0}
+            for case in cases:
+                if f"{case}__keras" not in port.files:
+                    continue
+                expected = [load[(source, case)]["out_0"]]
+                for kind in worst:
+                    rel = errors([port[f"{case}__{kind}"]], expected)[1]
+                    worst[kind] = max(worst[kind], rel)
+                    check("port", rel, f"{case} saved on {source} loaded on {target} ({kind})")
+            cells.append(f"{worst['keras']:.1e} / {worst['h5']:.1e}")
+        print(f"| {source} | " + " | ".join(cells) + " |")
+
+    if failures:
+        print(f"\nFAILED: {len(failures)} check(s) over tolerance:")
+        for failure in failures:
+            print("  " + failure)
+        sys.exit(1)
+    print(f"\nparity: all checks within tolerance ({len(cases)} cases, {len(present)} backends)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Per-backend half of the parity battery (the backend is fixed per process).
+
+    KERAS_BACKEND=jax python tests/parity/harness.py run  --out DIR [--gpu] [--precision P]
+    KERAS_BACKEND=jax python tests/parity/harness.py port --out DIR [--gpu] [--precision P]
+
+`run` writes DIR/<backend>/<case>.npz (forward outputs, gradients of a fixed
+scalar loss with respect to the float inputs and every trainable weight, the
+losses of 5 Adam steps and the weights after them) and saves each model as
+`.keras` and `.weights.h5`. `port` loads every other backend's saved models
+and writes the outputs they give here (DIR/<backend>/port_<source>.npz).
+The harness uses each backend's own autodiff; the library never does.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+BACKENDS = ("jax", "torch", "tensorflow")
+# Adam's default epsilon (1e-7) divides each gradient component by its own
+# magnitude, so a component at float32 rounding level (|g| ~ 1e-6 x max|g|,
+# whose value legitimately differs by a few % between backends) becomes a
+# full learning-rate step and the weights after 5 steps then differ by ~1e-4.
+# With epsilon 1e-3 such components move in proportion to their size and the
+# comparison measures the backends' arithmetic, not that amplification.
+ADAM_STEPS, ADAM_LR, ADAM_EPSILON = 5, 1e-2, 1e-3
+
+
+def configure(gpu):
+    """Full float32 matmuls (no TF32), and the device check for --gpu."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+        devices = [str(d) for d in jax.devices()]
+        has_gpu = any(d.platform == "gpu" for d in jax.devices())
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        has_gpu = torch.cuda.is_available()
+        devices = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] or ["cpu"]
+    else:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        gpus = tf.config.list_physical_devices("GPU")
+        has_gpu = bool(gpus)
+        devices = [d.name for d in gpus] or ["cpu"]
+    if gpu and not has_gpu:
+        raise SystemExit(
+            f"parity --gpu: no GPU is visible to the {backend} backend (devices: {devices}). "
+            "Install the CUDA build of the backend or run without --gpu."
+        )
+    if not gpu and has_gpu:
+        devices = ["cpu (GPU visible but not asked for)"]
+    return backend, devices
+
+
+def as_list(outputs):
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def loss_fn(outputs, targets):
+    from keras import ops
+
+    outputs = as_list(outputs)
+    total = 0.0
+    for out, target in zip(outputs, targets):
+        total = total + ops.mean(ops.square(ops.cast(out, "float32") - ops.convert_to_tensor(target)))
+    return total
+
+
+def _split(inputs):
+    floats = {k: v for k, v in inputs.items() if v.dtype.kind == "f"}
+    others = {k: v for k, v in inputs.items() if v.dtype.kind != "f"}
+    return floats, others
+
+
+def value_and_grads(model, inputs, targets):
+    """Loss, gradients wrt trainable weights, gradients wrt float inputs (backend autodiff)."""
+    import keras
+
+    backend = keras.backend.backend()
+    floats, others = _split(inputs)
+    names = sorted(floats)
+    if backend == "jax":
+        import jax
+
+        others = {k: jax.numpy.asarray(v) for k, v in others.items()}
+        # RNN state variables are created untracked (not in non_trainable_variables),
+        # so stateless_call would drop their updates: thread them explicitly.
+        states = [v for layer in model._flatten_layers() if getattr(layer, "stateful", False)
+                  for v in (getattr(layer, "states", None) or [])]
+        frozen = [(v, v.value) for v in model.non_trainable_variables + states]
+
+        def f(weights, xs):
+            mapping = list(zip(model.trainable_variables, weights)) + frozen
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                outs = model({**xs, **others}, training=False)
+            return loss_fn(outs, targets), [scope.get_current_value(v) for v in states]
+
+        (loss, new_states), (gw, gx) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
+            [v.value for v in model.trainable_variables], {k: floats[k] for k in names}
+        )
+        for variable, value in zip(states, new_states):
+            if value is not None:
+                variable.assign(value)
+        return float(loss), [np.asarray(g) for g in gw], [np.asarray(gx[k]) for k in names]
+    if backend == "torch":
+        import torch
+
+        # convert_to_tensor places the inputs on Keras's device (CUDA when visible).
+        xs = {k: keras.ops.convert_to_tensor(v).detach().requires_grad_() for k, v in floats.items()}
+        xs.update({k: keras.ops.convert_to_tensor(v) for k, v in others.items()})
+        loss = loss_fn(model(xs, training=False), targets)
+        wrt = [v.value for v in model.trainable_variables] + [xs[k] for k in names]
+        grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+        grads = [np.zeros(tuple(w.shape)) if g is None else g.detach().cpu().numpy() for g, w in zip(grads, wrt)]
+        n = len(model.trainable_variables)
+        return float(loss.detach().cpu()), grads[:n], grads[n:]
+    import tensorflow as tf
+
+    xs = {k: tf.constant(v) for k, v in {**floats, **others}.items()}
+    with tf.GradientTape() as tape:
+        tape.watch([xs[k] for k in names])
+        loss = loss_fn(model(xs, training=False), targets)
+    wrt = [v.value for v in model.trainable_variables] + [xs[k] for k in names]
+    grads = tape.gradient(loss, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    n = len(model.trainable_variables)
+    grads = [g.numpy() for g in grads]
+    return float(loss), grads[:n], grads[n:]
+
+
+def forward(model, inputs):
+    import keras
+
+    outputs = as_list(model(inputs, training=False))
+    return [keras.ops.convert_to_numpy(o).astype(np.float64) for o in outputs]
+
+
+def reset(model):
+    for layer in model._flatten_layers():
+        if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+            layer.reset_state()
+
+
+def targets_for(case_name, outputs):
+    rng = np.random.default_rng([ord(c) for c in case_name])
+    return [rng.normal(size=o.shape).astype("float32") for o in outputs]
+
+
+def run_case(case, out_dir):
+    import keras
+
+    from cases import set_seeded_weights
+
+    model = case.build()
+    set_seeded_weights(model, seed=[ord(c) for c in case.name])
+    record = {"weight_paths": np.array([v.path for v in model.weights])}
+    outputs = forward(model, case.inputs)
+    if case.stateful:
+        outputs += forward(model, case.inputs)  # continuation from the stored states
+    for i, out in enumerate(outputs):
+        record[f"out_{i}"] = out
+    if case.golden is not None:
+        for i, gold in enumerate(case.golden(model, case.inputs)):
+            record[f"golden_{i}"] = np.asarray(gold, np.float64)
+
+    reset(model)
+    targets = targets_for(case.name, outputs[: len(model.outputs)])
+    loss, grad_w, grad_x = value_and_grads(model, case.inputs, targets)
+    record["loss_0"] = np.array(loss)
+    for i, g in enumerate(grad_w):
+        record[f"grad_w_{i}"] = np.asarray(g, np.float64)
+    for i, g in enumerate(grad_x):
+        record[f"grad_x_{i}"] = np.asarray(g, np.float64)
+
+    # Saved before training so that `port` reproduces `out_*`.
+    saved = os.path.join(out_dir, case.name)
+    model.save(saved + ".keras")
+    model.save_weights(saved + ".weights.h5")
+
+    reset(model)
+    optimizer = keras.optimizers.Adam(ADAM_LR, epsilon=ADAM_EPSILON)
+    optimizer.build(model.trainable_variables)
+    losses = []
+    for _ in range(ADAM_STEPS):
+        loss, grad_w, _ = value_and_grads(model, case.inputs, targets)
+        losses.append(loss)
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grad_w], model.trainable_variables)
+    record["train_losses"] = np.array(losses)
+    for i, v in enumerate(model.trainable_variables):
+        record[f"trained_{i}"] = keras.ops.convert_to_numpy(v).astype(np.float64)
+    np.savez(saved + ".npz", **record)
+
+
+def port(cases, out_dir, backend, precision):
+    """Loads each other backend's saved models here; records their outputs."""
+    import keras
+
+    for source in BACKENDS:
+        source_dir = os.path.join(os.path.dirname(out_dir), source)
+        if source == backend or not os.path.isdir(source_dir):
+            continue
+        record = {}
+        for case in cases.values():
+            if case.stateful:
+                continue  # state variables are not part of the portable model
+            loaded = keras.models.load_model(os.path.join(source_dir, case.name + ".keras"))
+            record[f"{case.name}__keras"] = forward(loaded, case.inputs)[0]
+            rebuilt = case.build()
+            rebuilt.load_weights(os.path.join(source_dir, case.name + ".weights.h5"))
+            record[f"{case.name}__h5"] = forward(rebuilt, case.inputs)[0]
+            keras.backend.clear_session()
+            keras.config.set_dtype_policy(precision)
+        np.savez(os.path.join(out_dir, f"port_{source}.npz"), **record)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "port"])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
+    parser.add_argument("--cases", nargs="*", default=None)
+    args = parser.parse_args()
+
+    import keras
+
+    backend, devices = configure(args.gpu)
+    import cases as case_module
+
+    selected = {k: v for k, v in case_module.CASES.items() if not args.cases or k in args.cases}
+    out_dir = os.path.join(args.out, backend)
+    os.makedirs(out_dir, exist_ok=True)
+    if args.command == "run":
+        for case in selected.values():
+            keras.utils.set_random_seed(0)
+            keras.config.set_dtype_policy(args.precision)  # clear_session() resets it
+            run_case(case, out_dir)
+            keras.backend.clear_session()
+        with open(os.path.join(out_dir, "devices.json"), "w") as f:
+            json.dump({"backend": backend, "devices": devices, "keras": keras.__version__,
+                       "precision": args.precision, "cases": sorted(selected)}, f)
+        print(f"{backend}: {len(selected)} cases on {devices}")
+    else:
+        keras.config.set_dtype_policy(args.precision)
+        port(selected, out_dir, backend, args.precision)
+        print(f"{backend}: loaded the other backends' models")
+
+
+if __name__ == "__main__":
+    main()
