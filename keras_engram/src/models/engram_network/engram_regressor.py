@@ -4,6 +4,7 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
+from keras_engram.src.layers.engram_cell import full_precision
 from keras_engram.src.models.engram_network import engram_task
 from keras_engram.src.models.engram_network.engram_network import EngramNetwork
 
@@ -67,7 +68,8 @@ class EngramRegressor(keras.Model):
             name="engram_network",
             **network_kwargs,
         )
-        head = keras.layers.Dense(output_dim, name="predictions", dtype=model_kwargs.get("dtype"))
+        # The output layer computes in float32 under mixed precision (Keras's advice).
+        head = keras.layers.Dense(output_dim, name="predictions", **full_precision({"dtype": model_kwargs.get("dtype")}))
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="inputs")
