@@ -32,6 +32,14 @@ _CELL_SERIALIZED_ARGS = (
 )
 
 
+def _check_rank(shape):
+    if len(shape) != 3:
+        raise ValueError(
+            "Expected `sequences` of rank 3 (batch, timesteps, features). "
+            f"Received: sequences.shape={tuple(shape)}"
+        )
+
+
 @register
 class Engram(keras.layers.RNN):
     """Engram Neural Network recurrent layer (Szelogowski, 2025).
@@ -155,11 +163,7 @@ class Engram(keras.layers.RNN):
         )
 
     def build(self, sequences_shape, initial_state_shape=None):
-        if len(sequences_shape) != 3:
-            raise ValueError(
-                "Expected `sequences` of rank 3 (batch, timesteps, features). "
-                f"Received: sequences.shape={tuple(sequences_shape)}"
-            )
+        _check_rank(sequences_shape)
         super().build(sequences_shape, initial_state_shape)
 
     def compute_output_spec(
@@ -189,11 +193,7 @@ class Engram(keras.layers.RNN):
         training=False,
         return_attention_scores=False,
     ):
-        if len(sequences.shape) != 3:
-            raise ValueError(
-                "Expected `sequences` of rank 3 (batch, timesteps, features). "
-                f"Received: sequences.shape={tuple(sequences.shape)}"
-            )
+        _check_rank(sequences.shape)
         self.cell.check_input_features(sequences)
         if initial_state is None:
             if self.stateful:
