@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_engram.src.api_export import register
-from keras_engram.src.layers.engram_cell import full_precision
+from keras_engram.src.precision import full_precision
 
 
 @register

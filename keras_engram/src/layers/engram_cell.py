@@ -6,22 +6,9 @@ from keras import ops
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.ops import engram_math
+from keras_engram.src.precision import full_precision
 
 TRACE_SCOPES = ("sample", "batch")
-
-
-def full_precision(layer_kwargs):
-    """Layer kwargs with a mixed dtype policy replaced by its variable dtype.
-
-    The engram recurrence accumulates Hebbian increments (`hebbian_lr * a z`)
-    that bfloat16/float16 would round away, so under `"mixed_bfloat16"` or
-    `"mixed_float16"` the cell and the `Engram` layer compute in float32;
-    the layers around them keep the mixed policy and cast at the boundary.
-    """
-    policy = keras.dtype_policies.get(layer_kwargs.get("dtype") or keras.config.dtype_policy())
-    if policy.compute_dtype == policy.variable_dtype:
-        return layer_kwargs
-    return {**layer_kwargs, "dtype": policy.variable_dtype}
 
 
 @register

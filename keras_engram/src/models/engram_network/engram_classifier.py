@@ -4,9 +4,9 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.layers.engram_cell import full_precision
 from keras_engram.src.models.engram_network import engram_task
 from keras_engram.src.models.engram_network.engram_network import EngramNetwork
+from keras_engram.src.precision import full_precision
 
 
 @register
@@ -78,9 +78,8 @@ class EngramClassifier(keras.Model):
         )
         dropout = keras.layers.Dropout(0.3, seed=network_kwargs.get("seed"), name="dropout")
         # The output layer computes in float32 under mixed precision (Keras's advice).
-        head = keras.layers.Dense(
-            num_classes, activation="softmax", name="predictions", **full_precision({"dtype": model_kwargs.get("dtype")})
-        )
+        head_dtype = full_precision({"dtype": model_kwargs.get("dtype")})
+        head = keras.layers.Dense(num_classes, activation="softmax", name="predictions", **head_dtype)
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="inputs")
