@@ -239,6 +239,53 @@ class Engram(keras.layers.RNN):
         result = [ops.cast(r, self.compute_dtype) for r in result]
         return result[0] if len(result) == 1 else result
 
+    def inspect(self, sequences, initial_state=None, mask=None):
+        """Runs the layer in inference mode and returns what its memory did.
+
+        Nothing is trained and stateful layers keep their stored states. This
+        is what `keras_engram.utils` reads to monitor and plot the memory.
+
+        Args:
+            sequences: `(batch, timesteps, features)` array or tensor.
+            initial_state: optional `[h, H]`, as in `call`.
+            mask: optional `(batch, timesteps)` boolean mask.
+
+        Returns:
+            A dict of backend tensors: `"hidden"` `(batch, hidden_dim)` and
+            `"trace"` `(batch, memory_size, hidden_dim)`, the final states
+            (in batch scope every row holds the shared trace), and
+            `"attention"` `(batch, timesteps, memory_size)`, the attention
+            weights of each step in processing order (reversed time with
+            `go_backwards`), zero at masked steps.
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_engram.layers import Engram
+        >>> memory = Engram(16, 8).inspect(np.ones((2, 5, 3), "float32"))
+        >>> tuple(memory["trace"].shape), tuple(memory["attention"].shape)
+        ((2, 8, 16), (2, 5, 8))
+        """
+        sequences = ops.convert_to_tensor(sequences, dtype=self.cell.compute_dtype)
+        _check_rank(sequences.shape)
+        if not self.built:
+            self.build(sequences.shape)
+        self.cell.check_input_features(sequences)
+        if initial_state is None:
+            batch = ops.shape(sequences)[0]
+            initial_state = self.states if self.stateful else self.get_initial_state(batch)
+        initial_state = [ops.cast(s, self.cell.compute_dtype) for s in initial_state]
+        if mask is not None:
+            mask = ops.convert_to_tensor(mask, dtype="bool")
+        _, _, (hidden, trace), attention = self._run(
+            sequences, initial_state, mask, training=False, need_attention=True
+        )
+        return {
+            "hidden": hidden,
+            "trace": self.cell.trace_as_matrix(trace),
+            "attention": attention,
+        }
+
     def _run(self, sequences, initial_state, mask, training, need_attention):
         """The time loop. Returns `(last_output, outputs, [h, H], attention)`."""
         cell = self.cell
@@ -293,6 +340,12 @@ class Engram(keras.layers.RNN):
             templates.append(ops.zeros_like(h0))
         if need_attention:
             templates.append(ops.zeros((ops.shape(h0)[0], cell.memory_size), dtype=h0.dtype))
+        if not batch_scope and keras.backend.backend() == "jax":
+            # The per-sample trace makes each step's saved activations several
+            # (batch, memory_size * hidden_dim) arrays; recomputing the step in
+            # the backward pass keeps only the carry and is faster on JAX (see
+            # docs/performance.md). TF and torch gain nothing from it.
+            step = keras.remat(step)
         (h_last, trace_last), stacked = scan(
             step, (h0, trace0), tuple(xs), tuple(templates), unroll=self.unroll
         )

@@ -1,0 +1,225 @@
+"""ENN speed benchmark (issue 4): keras-engram against the seed and Keras's RNNs.
+
+Measures, for the backend in KERAS_BACKEND, side by side in one run:
+keras-engram's ENN in seed mode (`trace_scope="batch"`) and in the default
+per-sample mode, Keras LSTM / GRU / SimpleRNN of the same width, the
+parameter-matched LSTM(214), and on TensorFlow tensorflow-engram 0.1.0 itself.
+Each model runs in its own child process (clean peak memory). Reported:
+compile seconds (first `fit` batch minus a steady one), training and
+inference samples/s after warm-up, and the peak resident memory of the
+child. Ratios ENN/seed and ENN/LSTM(214) come from this run only.
+
+The paper's MNIST configuration is the default: 28 steps x 28 features,
+hidden 128, memory 64, batch 128, inputs drawn once from a seeded normal
+(speed does not depend on the values). `--scaling` adds the table of
+sequence length 28/256/1024 x memory 64/512 for the ENN.
+
+    KERAS_BACKEND=jax python benchmarks/speed.py
+    KERAS_BACKEND=tensorflow python benchmarks/speed.py --scaling
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+HIDDEN, MEMORY, STEPS, FEATURES, BATCH, CLASSES = 128, 64, 28, 28, 128, 10
+MATCHED_LSTM = 214
+
+MODELS = {
+    "ENN seed mode (batch trace)": dict(kind="enn", trace_scope="batch"),
+    "ENN default (per-sample trace)": dict(kind="enn", trace_scope="sample"),
+    "tensorflow-engram 0.1.0": dict(kind="seed"),
+    f"Keras LSTM({HIDDEN})": dict(kind="LSTM", units=HIDDEN),
+    f"Keras GRU({HIDDEN})": dict(kind="GRU", units=HIDDEN),
+    f"Keras SimpleRNN({HIDDEN})": dict(kind="SimpleRNN", units=HIDDEN),
+    f"Keras LSTM({MATCHED_LSTM}), parameter-matched": dict(kind="LSTM", units=MATCHED_LSTM),
+}
+
+
+# --------------------------------------------------------------------- worker
+
+
+def _rss_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _build(spec, steps, memory, hidden):
+    import keras
+
+    if spec["kind"] == "enn":
+        from keras_engram.models import EngramClassifier
+
+        return EngramClassifier(
+            input_shape=(steps, FEATURES), num_classes=CLASSES, hidden_dim=hidden,
+            memory_size=memory, trace_scope=spec["trace_scope"], seed=0,
+        )
+    if spec["kind"] == "seed":
+        from tensorflow_engram.models import EngramClassifier as SeedClassifier
+
+        return SeedClassifier(
+            input_shape=(steps, FEATURES), num_classes=CLASSES, hidden_dim=hidden,
+            memory_size=memory,
+        )
+    layer = getattr(keras.layers, spec["kind"])
+    return keras.Sequential([
+        keras.Input((steps, FEATURES)),
+        layer(spec["units"]),
+        keras.layers.Dense(CLASSES, activation="softmax"),
+    ])
+
+
+def worker(args):
+    import keras
+    import numpy as np
+
+    spec = json.loads(args.worker)
+    rng = np.random.default_rng(0)
+    samples = args.samples - args.samples % args.batch
+    x = rng.normal(size=(samples, args.steps, FEATURES)).astype("float32")
+    y = rng.integers(0, CLASSES, size=samples)
+    keras.utils.set_random_seed(0)
+    model = _build(spec, args.steps, args.memory, args.hidden)
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
+    baseline = _rss_mb()
+
+    # Compilation: the first batch traces/compiles; a second batch is steady.
+    xb, yb = x[: args.batch], y[: args.batch]
+    start = time.perf_counter()
+    model.fit(xb, yb, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    model.fit(xb, yb, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    steady = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+    train_s = time.perf_counter() - start
+
+    model.predict(x[: 2 * args.batch], batch_size=args.batch, verbose=0)
+    start = time.perf_counter()
+    model.predict(x, batch_size=args.batch, verbose=0)
+    infer_s = time.perf_counter() - start
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "params": int(model.count_params()),
+        "compile_s": max(first - steady, 0.0),
+        "train_sps": samples / train_s,
+        "infer_sps": samples / infer_s,
+        "peak_mb": peak,
+        "growth_mb": peak - baseline,
+    }))
+
+
+# --------------------------------------------------------------------- driver
+
+
+def measure(spec, args, steps=STEPS, memory=MEMORY, samples=None):
+    command = [
+        sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec),
+        "--steps", str(steps), "--memory", str(memory), "--hidden", str(args.hidden),
+        "--batch", str(args.batch), "--samples", str(samples or args.samples), "--jit", args.jit,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def versions():
+    import keras
+
+    backend = keras.backend.backend()
+    module = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}[backend]
+    version = __import__(module).__version__
+    return backend, f"keras {keras.__version__}, {module} {version}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=4096, help="training samples timed")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--hidden", type=int, default=HIDDEN)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--memory", type=int, default=MEMORY)
+    parser.add_argument("--jit", choices=("auto", "true", "false"), default="auto",
+                        help="model.compile(jit_compile=...) for every model")
+    parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
+    parser.add_argument("--scaling", action="store_true", help="add the ENN scaling table")
+    parser.add_argument("--scaling-batch", type=int, default=16)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    backend, version_text = versions()
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
+          f"backend {backend} ({version_text}), jit_compile={args.jit}")
+    print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
+          f"{args.memory}, batch {args.batch}, {args.samples} training samples timed")
+    print()
+    print("| model | params | compile s | train samples/s | inference samples/s | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    results = {}
+    for name, spec in MODELS.items():
+        if spec["kind"] == "seed" and backend != "tensorflow":
+            continue
+        if args.models and not any(part in name for part in args.models):
+            continue
+        result = measure(spec, args, args.steps, args.memory)
+        results[name] = result
+        if "error" in result:
+            print(f"| {name} | failed: {result['error']} | | | | |", flush=True)
+            continue
+        print(f"| {name} | {result['params']:,} | {result['compile_s']:.1f} | "
+              f"{result['train_sps']:,.0f} | {result['infer_sps']:,.0f} | "
+              f"{result['peak_mb']:,.0f} |", flush=True)
+
+    def ratio(a, b, key):
+        if a in results and b in results and "error" not in results[a] | results[b]:
+            return f"{results[a][key] / results[b][key]:.2f}x"
+        return "-"
+
+    seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
+    print()
+    print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | inference / LSTM(214) |")
+    print("|---|---:|---:|---:|---:|")
+    for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)"):
+        print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
+              f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
+
+    if args.scaling:
+        print()
+        print(f"Scaling (ENN, batch {args.scaling_batch}, {4 * args.scaling_batch} training "
+              "samples; time per training sample and per step, and peak memory growth during fit)")
+        print()
+        print("| mode | memory | steps | train ms/sample | train us/(sample*step) | "
+              "growth MB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        scaled = argparse.Namespace(**{**vars(args), "batch": args.scaling_batch})
+        for mode in ("batch", "sample"):
+            for memory in (64, 512):
+                for steps in (28, 256, 1024):
+                    result = measure(dict(kind="enn", trace_scope=mode), scaled, steps, memory,
+                                     samples=4 * args.scaling_batch)
+                    if "error" in result:
+                        print(f"| {mode} | {memory} | {steps} | failed: {result['error']} | | |")
+                        continue
+                    per_sample = 1000 / result["train_sps"]
+                    print(f"| {mode} | {memory} | {steps} | {per_sample:.2f} | "
+                          f"{1000 * per_sample / steps:.1f} | {result['growth_mb']:,.0f} |",
+                          flush=True)
+
+
+if __name__ == "__main__":
+    main()
