@@ -16,6 +16,9 @@ sequence length 28/256/1024 x memory 64/512 for the ENN.
 
     KERAS_BACKEND=jax python benchmarks/speed.py
     KERAS_BACKEND=tensorflow python benchmarks/speed.py --scaling
+
+The allocator matters on CPU (see docs/performance.md): child processes
+inherit LD_PRELOAD, e.g. LD_PRELOAD=libtcmalloc_minimal.so.4.
 """
 
 import argparse
@@ -156,7 +159,7 @@ def main():
                         help="model.compile(jit_compile=...) for every model")
     parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
     parser.add_argument("--scaling", action="store_true", help="add the ENN scaling table")
-    parser.add_argument("--scaling-batch", type=int, default=16)
+    parser.add_argument("--scaling-batch", type=int, default=8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -164,7 +167,8 @@ def main():
 
     backend, version_text = versions()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
-          f"backend {backend} ({version_text}), jit_compile={args.jit}")
+          f"backend {backend} ({version_text}), jit_compile={args.jit}, "
+          f"allocator {os.path.basename(os.environ.get('LD_PRELOAD', '')) or 'glibc malloc'}")
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
           f"{args.memory}, batch {args.batch}, {args.samples} training samples timed")
     print()
@@ -200,7 +204,7 @@ def main():
 
     if args.scaling:
         print()
-        print(f"Scaling (ENN, batch {args.scaling_batch}, {4 * args.scaling_batch} training "
+        print(f"Scaling (ENN, batch {args.scaling_batch}, {2 * args.scaling_batch} training "
               "samples; time per training sample and per step, and peak memory growth during fit)")
         print()
         print("| mode | memory | steps | train ms/sample | train us/(sample*step) | "
@@ -211,7 +215,7 @@ def main():
             for memory in (64, 512):
                 for steps in (28, 256, 1024):
                     result = measure(dict(kind="enn", trace_scope=mode), scaled, steps, memory,
-                                     samples=4 * args.scaling_batch)
+                                     samples=2 * args.scaling_batch)
                     if "error" in result:
                         print(f"| {mode} | {memory} | {steps} | failed: {result['error']} | | |")
                         continue

@@ -120,6 +120,18 @@ def test_trace_noise_only_in_training_and_seeded():
     np.testing.assert_array_equal(twin_quiet, quiet[2])
 
 
+def test_trace_noise_is_one_draw_per_step_shared_by_the_batch():
+    """Two equal samples get equal noisy traces; the noise is the seeded draw."""
+    x = np.random.default_rng(9).normal(size=(1, 5, 3)).astype("float32")
+    layer = Engram(8, 4, return_state=True, trace_noise_stddev=0.01, seed=5)
+    noisy = to_numpy(layer(np.concatenate([x, x]), training=True)[2])
+    # Equal up to float32 rounding (TF's kernels may round two rows apart);
+    # independent draws would differ by ~hebbian_lr * stddev = 5e-4.
+    np.testing.assert_allclose(noisy[0], noisy[1], rtol=0, atol=1e-7)
+    quiet = to_numpy(layer(x, training=False)[2])
+    assert np.abs(noisy[0] - quiet[0]).max() > 1e-4
+
+
 def test_attention_l1_adds_its_documented_loss():
     x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype("float32")
     mask = np.array([[True] * 5, [True, True, False, False, False]])

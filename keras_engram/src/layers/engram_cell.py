@@ -59,7 +59,8 @@ class EngramCell(keras.layers.Layer):
             None means `3 * hidden_dim` (the seed's choice).
         trace_scope: `"sample"` (default) or `"batch"` (the seed's shared trace).
         trace_noise_stddev: float >= 0, stddev of the Gaussian noise added to
-            the trace update in training (applied by `Engram`).
+            the trace update in training (applied by `Engram`: one draw per
+            step, the same for every sample of the batch).
         trace_clip: positive float or None, symmetric clip of the trace.
         attention_l1: float >= 0, weight of an L1 penalty on the attention
             weights added as a layer loss by `Engram`. Softmax weights are

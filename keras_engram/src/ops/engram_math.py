@@ -5,6 +5,7 @@ attention or writes a Hebbian trace calls these functions, so the maths lives
 in one place and is checked once against the NumPy reference in `tests/`.
 """
 
+import keras
 from keras import ops
 
 L2_EPSILON = 1e-12
@@ -61,5 +62,18 @@ def hebbian_decay_update(trace, correlation, rate, noise=None, clip=None):
     drive = correlation if noise is None else correlation + noise
     updated = trace * (1.0 - rate) + rate * drive
     if clip is not None:
-        updated = ops.clip(updated, -clip, clip)
+        updated = symmetric_clip(updated, clip)
     return updated
+
+
+def symmetric_clip(x, bound):
+    """`clip(x, -bound, bound)`, written so that its gradient is cheap under XLA.
+
+    The same values as `ops.clip` (NaN stays NaN). On JAX, `jnp.clip`'s
+    gradient inside a scan costs several times the whole update on CPU (it
+    saves and selects with two masks per step); one comparison and one
+    select do the same job (see docs/performance.md).
+    """
+    if keras.backend.backend() != "jax":
+        return ops.clip(x, -bound, bound)
+    return ops.where(ops.abs(x) > bound, ops.sign(x) * bound, x)
