@@ -26,10 +26,7 @@ def test_seed_weights_reproduce_seed_predictions(name):
     load_tensorflow_engram_weights(model, os.path.join(DATA, f"seed_{name}.weights.h5"))
     got = to_numpy(model.predict(expected["x"], batch_size=9, verbose=0))
     assert got.shape == expected[name].shape
-    # float32 rounding, relative to the outputs' scale (the regressor's reach 2.3,
-    # so an output near zero may differ by ~1.5e-6 after 9 recurrent steps).
-    scale = max(1.0, float(np.abs(expected[name]).max()))
-    np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6)
 
 
 def test_every_seed_array_is_used():
