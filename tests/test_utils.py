@@ -11,7 +11,7 @@ import numpy_reference as ref
 import pytest
 
 from keras_engram.layers import Engram
-from keras_engram.models import EngramClassifier, EngramNetwork
+from keras_engram.models import EngramClassifier
 from keras_engram.utils import (
     HebbianTraceMonitor,
     attention_statistics,
@@ -218,4 +218,3 @@ def test_network_model_and_headless_subprocess(tmp_path):
         assert imported == "False False"
     for name in ("hebbian_trace_epoch1.png", "attention_epoch1.png", "usage.png"):
         assert png_size(tmp_path / name)[0] > 0
-    assert isinstance(EngramNetwork, type)

@@ -91,7 +91,11 @@ def engram_memory(model, inputs, layer_name=None, batch_size=256):
     >>> memory["trace"].shape, memory["attention"].shape
     ((2, 4, 8), (2, 5, 4))
     """
-    layer = find_engram_layer(model, layer_name)
+    return read_memory(model, find_engram_layer(model, layer_name), inputs, batch_size)
+
+
+def read_memory(model, layer, inputs, batch_size=256):
+    """`engram_memory` for an `Engram` layer already found in `model`."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"Expected `batch_size` to be a positive int. Received: batch_size={batch_size!r}")
     inputs = ops.convert_to_numpy(inputs) if not isinstance(inputs, np.ndarray) else inputs

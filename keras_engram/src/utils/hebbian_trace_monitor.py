@@ -5,10 +5,11 @@ import os
 import keras
 import numpy as np
 
-from keras_engram.src.utils.engram_probe import engram_memory, find_engram_layer
+from keras_engram.src.utils.engram_probe import find_engram_layer, read_memory
 from keras_engram.src.utils.memory_statistics import attention_statistics, trace_statistics
 
 TRACE_KEYS = ("mean_abs", "max", "min", "std", "sparsity")
+ATTENTION_SAMPLES = 4  # panels of the attention figure written with `log_dir`
 
 
 class HebbianTraceMonitor(keras.callbacks.Callback):
@@ -44,7 +45,7 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         verbose: 0 silent, 1 one line of trace statistics per epoch, 2 also
             the attention statistics.
         plot_every: with `log_dir`, the attention figure
-            `attention_epoch{N}.png` (first samples of `sample_batch`) is
+            `attention_epoch{N}.png` (the first 4 samples of `sample_batch`) is
             written after epochs 1, 1 + plot_every, ...
         skip_first_plot: write no figure after the first epoch.
         layer_name: name of the `Engram` layer to monitor when the model has
@@ -109,8 +110,7 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         self.written_files = []
 
     def on_train_begin(self, logs=None):
-        layer = find_engram_layer(self.model, self.layer_name)
-        self.trace_scope = layer.trace_scope
+        find_engram_layer(self.model, self.layer_name)  # fail before the first epoch
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
 
@@ -119,9 +119,10 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
 
         Returns the dict of scalar statistics added to the logs.
         """
-        memory = engram_memory(self.model, self.sample_batch, self.layer_name)
+        layer = find_engram_layer(self.model, self.layer_name)
+        self.trace_scope = layer.trace_scope
+        memory = read_memory(self.model, layer, self.sample_batch)
         per_sample = memory["trace"]
-        self.trace_scope = find_engram_layer(self.model, self.layer_name).trace_scope
         self.epochs.append(len(self.epochs) if epoch is None else int(epoch))
         self.sample_traces.append(per_sample)
         self.traces.append(per_sample[0] if self.trace_scope == "batch" else per_sample.mean(0))
@@ -159,16 +160,20 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
             path = os.path.join(self.log_dir, f"hebbian_trace_epoch{epoch + 1}.png")
             self.plot_trace_evolution(file_path=path)
         if epoch % self.plot_every == 0:
-            from keras_engram.src.utils.plotting import plot_attention
+            from keras_engram.src.utils.plotting import attention_figure
 
+            # The attention just recorded: no second run of the sample batch.
             path = os.path.join(self.log_dir, f"attention_epoch{epoch + 1}.png")
-            plot_attention(self.model, self.sample_batch, file_path=path, layer_name=self.layer_name)
+            layer = find_engram_layer(self.model, self.layer_name)
+            attention_figure(layer, self.attention_weights[-1][:ATTENTION_SAMPLES], path)
             self._wrote(path)
 
     def plot_trace_evolution(self, epoch=None, file_path=None):
         """The 2 x 2 trace figure of `plot_hebbian_trace` for the epochs recorded so far.
 
-        Returns the matplotlib `Figure` (written to `file_path` when given).
+        `epoch` is accepted for tensorflow-engram compatibility; the figure
+        always shows every recorded epoch. Returns the matplotlib `Figure`
+        (written to `file_path` when given).
         """
         from keras_engram.src.utils.plotting import plot_hebbian_trace
 

@@ -7,7 +7,7 @@ writes it as a PNG when `file_path` is given.
 
 import numpy as np
 
-from keras_engram.src.utils.engram_probe import engram_memory, find_engram_layer
+from keras_engram.src.utils.engram_probe import find_engram_layer, read_memory
 from keras_engram.src.utils.memory_statistics import slot_usage
 
 TRACE_CMAP = "RdBu_r"  # signed trace values: blue < 0 < red, white at zero
@@ -140,8 +140,14 @@ def plot_attention(model, inputs, file_path=None, samples=4, layer_name=None,
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"Expected `samples` to be a positive int. Received: samples={samples!r}")
     layer = find_engram_layer(model, layer_name)
-    memory = engram_memory(model, np.asarray(inputs)[:samples], layer_name)
-    attention, valid = memory["attention"], memory["valid"]
+    memory = read_memory(model, layer, inputs[:samples])
+    return attention_figure(layer, memory["attention"], file_path, figsize, dpi)
+
+
+def attention_figure(layer, attention, file_path=None, figsize=None, dpi=100):
+    """The `plot_attention` figure of `(samples, timesteps, memory_size)` weights
+    already read from `layer` (zero rows are masked steps)."""
+    valid = attention.sum(-1) > 0.5
     count = attention.shape[0]
     figure = _figure(figsize or (4.5 * count + 1.0, 4.0))
     axes = np.atleast_1d(figure.subplots(1, count, sharey=True))
@@ -183,7 +189,7 @@ def plot_memory_usage(model, inputs, file_path=None, batch_size=256, layer_name=
         The matplotlib `Figure`; the bar heights are the shares of unmasked
         steps (in %) whose argmax is each slot.
     """
-    memory = engram_memory(model, inputs, layer_name, batch_size=batch_size)
+    memory = read_memory(model, find_engram_layer(model, layer_name), inputs, batch_size)
     counts = slot_usage(memory["attention"], memory["valid"])
     steps = int(memory["valid"].sum())
     share = 100.0 * counts / max(steps, 1)
