@@ -94,4 +94,9 @@ def parity(session):
                     "python", "tests/parity/harness.py", command, "--out", out,
                     "--precision", precision, *flags, env={"KERAS_BACKEND": backend},
                 )
+        # The float64 anchor for gradients (Keras computes float64 only on TensorFlow).
+        session.run(
+            "python", "tests/parity/harness.py", "reference", "--out", out, *flags,
+            env={"KERAS_BACKEND": "tensorflow"},
+        )
         session.run("python", "tests/parity/compare.py", "--out", out, "--precision", precision)

@@ -60,6 +60,7 @@ def cell_params(cell):
 
 def step(p, x, h, H, mask=None, noise=None):
     """One step. H: (B, N, d) in sample scope, (N, d) in batch scope; mask: (B,) bool."""
+    x, h, H = (np.asarray(v, np.float64) for v in (x, h, H))
     z = relu(x @ p["Wz"] + p["bz"])
     if p["layer_norm"]:
         z = layer_norm(z, p["g1"], p["b1"])

@@ -5,7 +5,9 @@
 Errors are relative to the reference's scale: for arrays a (tested) and
 b (reference), rel = max|a - b| / max|b| (max over the arrays of a group).
 Checks: every backend against the float64 NumPy reference (golden) where a case
-has one; every pair of backends for forward outputs, gradients (weights and
+has one; every backend's outputs and gradients against the same cases run in
+float64 (DIR/float64, from `harness.py reference`; that run is itself checked
+against the NumPy reference); every pair of backends for forward outputs, gradients (weights and
 inputs) and the weights and losses after 5 Adam steps; and the 3 x 3 weight
 portability matrix (.keras and .weights.h5 saved on the row's backend, loaded
 on the column's).
@@ -24,6 +26,7 @@ TOLERANCES = {
     "float32": {"golden": 1e-5, "outputs": 1e-5, "gradients": 1e-5, "trained": 1e-4, "port": 1e-5},
     "mixed_bfloat16": {"golden": 1e-2, "outputs": 1e-2, "gradients": 1e-2, "trained": 1e-2, "port": 1e-2},
 }
+FLOAT64_REFERENCE_TOLERANCE = 1e-12
 
 
 def errors(a_arrays, b_arrays):
@@ -79,6 +82,42 @@ def main():
             check("golden", rel, f"{case} [{b} vs NumPy]")
             cells.append(f"{rel:.1e}")
         print(f"| {case} | " + " | ".join(cells) + " |")
+
+    reference_dir = os.path.join(args.out, "float64")
+    if os.path.isdir(reference_dir):
+        reference = {c: np.load(os.path.join(reference_dir, c + ".npz")) for c in cases}
+        print("\nfloat64 anchor: the same cases run in float64 on TensorFlow (same weights,"
+              " inputs, targets); each backend's outputs / gradients (weights, inputs) against"
+              " it (max rel error), and the float64 run against the NumPy reference\n")
+        print("| case | " + " | ".join(present) + " | float64 run vs NumPy |")
+        print("|---" * (len(present) + 2) + "|")
+        for case in cases:
+            ref = reference[case]
+            cells = []
+            for b in present:
+                r = load[(b, case)]
+                if list(r["weight_paths"]) != list(ref["weight_paths"]):
+                    failures.append(f"{case} [{b} vs float64]: weight order differs")
+                out = errors(group(r, "out_"), group(ref, "out_"))[1]
+                grad = errors(group(r, "grad_w_") + group(r, "grad_x_"),
+                              group(ref, "grad_w_") + group(ref, "grad_x_"))[1]
+                check("golden", out, f"{case} [{b} outputs vs float64]")
+                check("golden", grad, f"{case} [{b} gradients vs float64]")
+                cells.append(f"{out:.1e} / {grad:.1e}")
+            golden = group(load[(present[0], case)], "golden_")
+            if golden:
+                # The anchor itself must be float64-exact, or it anchors nothing.
+                rel = errors(group(ref, "out_")[: len(golden)], golden)[1]
+                if not rel <= FLOAT64_REFERENCE_TOLERANCE:
+                    failures.append(f"{case}: float64 run vs NumPy rel error {rel:.2e} > "
+                                    f"{FLOAT64_REFERENCE_TOLERANCE:.0e}")
+                cells.append(f"{rel:.1e}")
+            else:
+                cells.append("(no NumPy golden)")
+            print(f"| {case} | " + " | ".join(cells) + " |")
+    else:
+        print(f"\n(no float64 anchor in {reference_dir}: run `harness.py reference`; gradients "
+              "are compared between backends only)")
 
     pairs = list(itertools.combinations(present, 2))
     print("\nbackend pairs: max abs / max rel error\n")

@@ -2,13 +2,18 @@
 
     KERAS_BACKEND=jax python tests/parity/harness.py run  --out DIR [--gpu] [--precision P]
     KERAS_BACKEND=jax python tests/parity/harness.py port --out DIR [--gpu] [--precision P]
+    KERAS_BACKEND=tensorflow python tests/parity/harness.py reference --out DIR [--gpu]
 
 `run` writes DIR/<backend>/<case>.npz (forward outputs, gradients of a fixed
 scalar loss with respect to the float inputs and every trainable weight, the
 losses of 5 Adam steps and the weights after them) and saves each model as
 `.keras` and `.weights.h5`. `port` loads every other backend's saved models
 and writes the outputs they give here (DIR/<backend>/port_<source>.npz).
-The harness uses each backend's own autodiff; the library never does.
+`reference` runs every case once more in float64 (the same float32 weights,
+inputs and targets, upcast) and writes its outputs and gradients to
+DIR/float64/<case>.npz: the anchor for the gradients, which the NumPy
+reference does not compute, and for the outputs of cases without a NumPy
+golden. The harness uses each backend's own autodiff; the library never does.
 """
 
 import argparse
@@ -71,12 +76,14 @@ def as_list(outputs):
 
 
 def loss_fn(outputs, targets):
+    """Mean squared error in the targets' dtype (float32, or float64 for the reference)."""
     from keras import ops
 
     outputs = as_list(outputs)
     total = 0.0
     for out, target in zip(outputs, targets):
-        total = total + ops.mean(ops.square(ops.cast(out, "float32") - ops.convert_to_tensor(target)))
+        target = ops.convert_to_tensor(target)
+        total = total + ops.mean(ops.square(ops.cast(out, target.dtype) - target))
     return total
 
 
@@ -159,31 +166,37 @@ def targets_for(case_name, outputs):
     return [rng.normal(size=o.shape).astype("float32") for o in outputs]
 
 
-def run_case(case, out_dir):
-    import keras
-
+def _outputs_and_grads(case, inputs, dtype):
+    """Builds the case with its seeded weights; records outputs and gradients in `dtype`."""
     from cases import set_seeded_weights
 
     model = case.build()
     set_seeded_weights(model, seed=[ord(c) for c in case.name])
     record = {"weight_paths": np.array([v.path for v in model.weights])}
-    outputs = forward(model, case.inputs)
+    outputs = forward(model, inputs)
     if case.stateful:
-        outputs += forward(model, case.inputs)  # continuation from the stored states
+        outputs += forward(model, inputs)  # continuation from the stored states
     for i, out in enumerate(outputs):
         record[f"out_{i}"] = out
-    if case.golden is not None:
-        for i, gold in enumerate(case.golden(model, case.inputs)):
-            record[f"golden_{i}"] = np.asarray(gold, np.float64)
 
     reset(model)
-    targets = targets_for(case.name, outputs[: len(model.outputs)])
-    loss, grad_w, grad_x = value_and_grads(model, case.inputs, targets)
+    targets = [t.astype(dtype) for t in targets_for(case.name, outputs[: len(model.outputs)])]
+    loss, grad_w, grad_x = value_and_grads(model, inputs, targets)
     record["loss_0"] = np.array(loss)
     for i, g in enumerate(grad_w):
         record[f"grad_w_{i}"] = np.asarray(g, np.float64)
     for i, g in enumerate(grad_x):
         record[f"grad_x_{i}"] = np.asarray(g, np.float64)
+    return model, record, targets
+
+
+def run_case(case, out_dir):
+    import keras
+
+    model, record, targets = _outputs_and_grads(case, case.inputs, "float32")
+    if case.golden is not None:
+        for i, gold in enumerate(case.golden(model, case.inputs)):
+            record[f"golden_{i}"] = np.asarray(gold, np.float64)
 
     # Saved before training so that `port` reproduces `out_*`.
     saved = os.path.join(out_dir, case.name)
@@ -202,6 +215,13 @@ def run_case(case, out_dir):
     for i, v in enumerate(model.trainable_variables):
         record[f"trained_{i}"] = keras.ops.convert_to_numpy(v).astype(np.float64)
     np.savez(saved + ".npz", **record)
+
+
+def reference(case, out_dir):
+    """The case in float64: float32 weights, inputs and targets upcast (no training)."""
+    inputs = {k: v.astype("float64") if v.dtype.kind == "f" else v for k, v in case.inputs.items()}
+    _, record, _ = _outputs_and_grads(case, inputs, "float64")
+    np.savez(os.path.join(out_dir, case.name + ".npz"), **record)
 
 
 def port(cases, out_dir, backend, precision):
@@ -228,7 +248,7 @@ def port(cases, out_dir, backend, precision):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "port"])
+    parser.add_argument("command", choices=["run", "port", "reference"])
     parser.add_argument("--out", required=True)
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
@@ -241,9 +261,25 @@ def main():
     import cases as case_module
 
     selected = {k: v for k, v in case_module.CASES.items() if not args.cases or k in args.cases}
-    out_dir = os.path.join(args.out, backend)
+    out_dir = os.path.join(args.out, "float64" if args.command == "reference" else backend)
     os.makedirs(out_dir, exist_ok=True)
-    if args.command == "run":
+    if args.command == "reference":
+        if backend != "tensorflow":
+            # keras.backend.result_type maps float64 to float32 on JAX and torch
+            # (BIT64_TO_BIT32_DTYPE, to match JAX without x64): ops.matmul and
+            # LayerNormalization would silently compute in float32 there.
+            raise SystemExit("parity reference: run it with KERAS_BACKEND=tensorflow, the only "
+                             f"backend where Keras computes in float64. Received: {backend}")
+        keras.config.set_floatx("float64")  # keras.Input's default dtype
+        for case in selected.values():
+            keras.config.set_dtype_policy("float64")
+            reference(case, out_dir)
+            keras.backend.clear_session()
+        with open(os.path.join(out_dir, "devices.json"), "w") as f:
+            json.dump({"backend": backend, "devices": devices, "keras": keras.__version__,
+                       "precision": "float64", "cases": sorted(selected)}, f)
+        print(f"float64 reference on {backend}: {len(selected)} cases on {devices}")
+    elif args.command == "run":
         for case in selected.values():
             keras.utils.set_random_seed(0)
             keras.config.set_dtype_policy(args.precision)  # clear_session() resets it
