@@ -20,9 +20,13 @@ from keras_engram.models import EngramClassifier
 HIDDEN, MEMORY, EPOCHS, BATCH, LR = 64, 32, 40, 64, 1e-3
 
 
-def enn(seed):
+def enn(seed, trace_scope="sample"):
     return EngramClassifier(input_shape=(8, 8), num_classes=10, hidden_dim=HIDDEN,
-                            memory_size=MEMORY, seed=seed)
+                            memory_size=MEMORY, trace_scope=trace_scope, seed=seed)
+
+
+def enn_batch_trace(seed):
+    return enn(seed, trace_scope="batch")
 
 
 def lstm(seed):
@@ -54,8 +58,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--batch-trace", action="store_true",
+                        help="add keras-engram in seed mode (trace_scope='batch')")
     args = parser.parse_args()
     models = {"keras-engram ENN": enn, "Keras LSTM": lstm}
+    if args.batch_trace:
+        models["keras-engram ENN, batch trace"] = enn_batch_trace
     if keras.backend.backend() == "tensorflow":
         try:
             import tensorflow_engram  # noqa: F401
@@ -65,14 +73,15 @@ def main():
             print("(tensorflow-engram not installed: seed row left out)")
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}, "
           f"{args.epochs} epochs, seeds {args.seeds}")
-    print(f"| model | {' | '.join(f'seed {s}' for s in args.seeds)} | mean | seconds |")
-    print("|---" * (len(args.seeds) + 3) + "|")
+    print(f"| model | {' | '.join(f'seed {s}' for s in args.seeds)} | mean | std | seconds |")
+    print("|---" * (len(args.seeds) + 4) + "|")
     for name, build in models.items():
         start = time.perf_counter()
         scores = [accuracy(build, seed, args.epochs) for seed in args.seeds]
         cells = " | ".join(f"{s:.4f}" for s in scores)
-        print(f"| {name} | {cells} | {np.mean(scores):.4f} | {time.perf_counter() - start:.0f} |",
-              flush=True)
+        spread = np.std(scores, ddof=1) if len(scores) > 1 else float("nan")
+        print(f"| {name} | {cells} | {np.mean(scores):.4f} | {spread:.4f} "
+              f"| {time.perf_counter() - start:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
