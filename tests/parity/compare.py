@@ -86,9 +86,16 @@ def main():
     reference_dir = os.path.join(args.out, "float64")
     if os.path.isdir(reference_dir):
         reference = {c: np.load(os.path.join(reference_dir, c + ".npz")) for c in cases}
+        # Under a mixed policy the layers that keep it round their inputs to 16 bits on
+        # every backend alike: the distance to float64 then measures that rounding,
+        # which is by design, and only the backend pairs are checked.
+        anchor_checked = args.precision == "float32"
         print("\nfloat64 anchor: the same cases run in float64 on TensorFlow (same weights,"
               " inputs, targets); each backend's outputs / gradients (weights, inputs) against"
-              " it (max rel error), and the float64 run against the NumPy reference\n")
+              " it (max rel error), and the float64 run against the NumPy reference"
+              + ("" if anchor_checked else
+                 f" (shown, not checked, under {args.precision}: 16-bit rounding by design)")
+              + "\n")
         print("| case | " + " | ".join(present) + " | float64 run vs NumPy |")
         print("|---" * (len(present) + 2) + "|")
         for case in cases:
@@ -101,8 +108,9 @@ def main():
                 out = errors(group(r, "out_"), group(ref, "out_"))[1]
                 grad = errors(group(r, "grad_w_") + group(r, "grad_x_"),
                               group(ref, "grad_w_") + group(ref, "grad_x_"))[1]
-                check("golden", out, f"{case} [{b} outputs vs float64]")
-                check("golden", grad, f"{case} [{b} gradients vs float64]")
+                if anchor_checked:
+                    check("golden", out, f"{case} [{b} outputs vs float64]")
+                    check("golden", grad, f"{case} [{b} gradients vs float64]")
                 cells.append(f"{out:.1e} / {grad:.1e}")
             golden = group(load[(present[0], case)], "golden_")
             if golden:
