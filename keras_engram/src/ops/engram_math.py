@@ -38,11 +38,14 @@ def cosine_attention(query, memory, temperature):
         `(batch, slots)` attention weights; each row sums to one.
     """
     query = l2_normalize(query)
-    keys = l2_normalize(memory)
     if len(memory.shape) == 2:
-        similarity = ops.matmul(query, ops.transpose(keys))
+        similarity = ops.matmul(query, ops.transpose(l2_normalize(memory)))
     else:
-        similarity = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
+        # One bank per sample: scale the dot products by each key's inverse
+        # norm instead of writing a normalised copy of the whole bank.
+        dots = ops.squeeze(ops.matmul(memory, ops.expand_dims(query, -1)), -1)
+        squared = ops.sum(ops.square(memory), axis=-1)
+        similarity = dots * ops.rsqrt(ops.maximum(squared, L2_EPSILON))
     return ops.softmax(similarity / temperature, axis=-1)
 
 
