@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--batch-trace", action="store_true",
                         help="add keras-engram in seed mode (trace_scope='batch')")
+    parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
     args = parser.parse_args()
     models = {"keras-engram ENN": enn, "Keras LSTM": lstm}
     if args.batch_trace:
@@ -71,6 +72,8 @@ def main():
             models["tensorflow-engram 0.1.0"] = seed_enn
         except ImportError:
             print("(tensorflow-engram not installed: seed row left out)")
+    if args.models:
+        models = {k: v for k, v in models.items() if any(m in k for m in args.models)}
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}, "
           f"{args.epochs} epochs, seeds {args.seeds}")
     print(f"| model | {' | '.join(f'seed {s}' for s in args.seeds)} | mean | std | seconds |")
