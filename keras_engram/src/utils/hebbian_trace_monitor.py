@@ -107,6 +107,7 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         self.stats = {key: [] for key in TRACE_KEYS}
         self.attention_stats = {"entropy": [], "slots_used": [], "top_slots": []}
         self.trace_scope = None
+        self._layer = None  # the monitored Engram layer, found again at each record
         self.written_files = []
 
     def on_train_begin(self, logs=None):
@@ -119,7 +120,7 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
 
         Returns the dict of scalar statistics added to the logs.
         """
-        layer = find_engram_layer(self.model, self.layer_name)
+        layer = self._layer = find_engram_layer(self.model, self.layer_name)
         self.trace_scope = layer.trace_scope
         memory = read_memory(self.model, layer, self.sample_batch)
         per_sample = memory["trace"]
@@ -164,8 +165,7 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
 
             # The attention just recorded: no second run of the sample batch.
             path = os.path.join(self.log_dir, f"attention_epoch{epoch + 1}.png")
-            layer = find_engram_layer(self.model, self.layer_name)
-            attention_figure(layer, self.attention_weights[-1][:ATTENTION_SAMPLES], path)
+            attention_figure(self._layer, self.attention_weights[-1][:ATTENTION_SAMPLES], path)
             self._wrote(path)
 
     def plot_trace_evolution(self, epoch=None, file_path=None):
