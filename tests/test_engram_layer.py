@@ -93,6 +93,18 @@ def test_go_backwards_reads_the_reversed_sequence():
     np.testing.assert_allclose(to_numpy(bwd(x)), to_numpy(fwd(x[:, ::-1])), rtol=1e-6, atol=1e-6)
 
 
+def test_zero_time_steps_return_the_initial_state():
+    # The same on every backend (torch runs its own loop, JAX and TF a scan).
+    rng = np.random.default_rng(6)
+    layer = Engram(8, 4, return_sequences=True, return_state=True)
+    h0 = rng.normal(size=(2, 8)).astype("float32")
+    trace0 = rng.uniform(-0.1, 0.1, size=(2, 32)).astype("float32")
+    seq, h, H = layer(np.zeros((2, 0, 3), "float32"), initial_state=[h0, trace0])
+    assert tuple(seq.shape) == (2, 0, 8)
+    np.testing.assert_array_equal(to_numpy(h), h0)
+    np.testing.assert_array_equal(to_numpy(H), trace0)
+
+
 def test_output_structures_and_attention_scores():
     layer = Engram(8, 5, return_sequences=False, return_state=True)
     x = np.random.default_rng(5).normal(size=(3, 4, 2)).astype("float32")

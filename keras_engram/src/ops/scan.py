@@ -10,7 +10,8 @@ TF_PARALLEL_ITERATIONS = 32
 def scan(step, init, xs, output_templates, unroll=1):
     """Runs `carry, outputs = step(carry, x)` over the leading axis of `xs`.
 
-    Three TensorFlow limits of `keras.ops.scan` are worked around here:
+    On torch the loop is `_unstacked_loop` (see there). Three TensorFlow
+    limits of `keras.ops.scan` are worked around here:
     the per-step outputs must have the structure, shapes and dtypes of the
     carry (so they ride along in an extended carry `(carry, outputs)` and the
     stacked carries are dropped); several inputs cannot be scanned when
@@ -28,14 +29,18 @@ def scan(step, init, xs, output_templates, unroll=1):
         xs: tuple of time-major rank-3 tensors `(time, rows, features)`; the
             first one has the full number of rows, the others the same or 1.
         output_templates: tuple of zero tensors shaped like one step's outputs
-            (only read on TensorFlow).
+            (read on TensorFlow, and on torch for zero time steps).
         unroll: passed to `keras.ops.scan` (JAX: real unrolling; TensorFlow:
-            parallel iterations, at least `TF_PARALLEL_ITERATIONS`).
+            parallel iterations, at least `TF_PARALLEL_ITERATIONS`; torch:
+            ignored, the loop is a Python loop either way).
 
     Returns:
         `(final_carry, stacked_outputs)`.
     """
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return _unstacked_loop(step, init, xs, output_templates)
+    if backend != "tensorflow":
         return ops.scan(step, init, xs, unroll=unroll)
 
     if len(xs) > 1 and xs[0].shape[0] is None:
@@ -74,3 +79,23 @@ def _packed(step, xs):
         return step(carry, tuple(parts))
 
     return unpacking_step, (packed,)
+
+
+def _unstacked_loop(step, init, xs, output_templates):
+    """The eager (torch) loop: each input split into per-step tensors up front.
+
+    `keras.ops.scan` on torch reads step `t` as `x[t]`; the gradient of each
+    such read is a zero tensor of the whole `x` with one slice filled, so the
+    backward pass writes and sums `time` full-size copies of every input:
+    quadratic in the sequence length (at 28 steps, a fifth of the training
+    time). `ops.unstack` has one gradient for all steps (a stack).
+    """
+    steps = [ops.unstack(x, axis=0) for x in xs]
+    carry, outputs = init, []
+    for x in zip(*steps):
+        carry, out = step(carry, x)
+        outputs.append(out)
+    if not outputs:  # no time steps: the initial carry, empty stacks (as JAX's scan)
+        return carry, tuple(ops.zeros((0, *t.shape), dtype=t.dtype) for t in output_templates)
+    stacked = tuple(ops.stack(column, axis=0) for column in zip(*outputs))
+    return carry, stacked
