@@ -83,7 +83,7 @@ ENGRAM = dict(hidden_dim=HID, memory_size=SLOTS, hebbian_lr=0.3, trace_noise_std
 
 
 def _cell_params(model):
-    return ref.cell_params(next(l for l in model._flatten_layers() if isinstance(l, EngramCell)))
+    return ref.cell_params(next(layer for layer in model._flatten_layers() if isinstance(layer, EngramCell)))
 
 
 def _ref_trace(p, H, batch):
