@@ -11,13 +11,18 @@ from keras import ops
 L2_EPSILON = 1e-12
 
 
+def inverse_l2_norm(x, axis=-1, keepdims=True):
+    """`rsqrt(max(sum(x**2), 1e-12))` along `axis`: the scale `l2_normalize` applies."""
+    squared = ops.sum(ops.square(x), axis=axis, keepdims=keepdims)
+    return ops.rsqrt(ops.maximum(squared, L2_EPSILON))
+
+
 def l2_normalize(x, axis=-1):
     """Scales `x` to unit L2 norm along `axis`; a zero vector stays zero.
 
     Same convention as `tf.nn.l2_normalize`: `x * rsqrt(max(sum(x**2), 1e-12))`.
     """
-    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squared, L2_EPSILON))
+    return x * inverse_l2_norm(x, axis=axis)
 
 
 def effective_temperature(temperature, sparsity_strength):
@@ -44,8 +49,7 @@ def cosine_attention(query, memory, temperature):
         # One bank per sample: scale the dot products by each key's inverse
         # norm instead of writing a normalised copy of the whole bank.
         dots = ops.squeeze(ops.matmul(memory, ops.expand_dims(query, -1)), -1)
-        squared = ops.sum(ops.square(memory), axis=-1)
-        similarity = dots * ops.rsqrt(ops.maximum(squared, L2_EPSILON))
+        similarity = dots * inverse_l2_norm(memory, keepdims=False)
     return ops.softmax(similarity / temperature, axis=-1)
 
 
