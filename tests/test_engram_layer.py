@@ -192,3 +192,27 @@ def test_mixed_precision_keeps_the_recurrence_in_float32():
     got = to_numpy(mixed(x)).astype(np.float64)
     expected = to_numpy(reference(x))
     assert np.abs(got - expected).max() < 1e-2
+
+
+@pytest.mark.parametrize("variant", ["plain", "lora", "int8"])
+def test_sublayers_in_the_time_loop_equal_their_keras_call(variant):
+    """The loop applies output_dense / layer_norm2 without Layer.__call__: same numbers as Keras's call."""
+    rng = np.random.default_rng(7)
+    layer = make_engram(5, rng, hidden_dim=8, memory_size=4)
+    cell = layer.cell
+    dense, norm = cell.output_dense, cell.layer_norm2
+    if variant == "lora":
+        dense.enable_lora(2)
+        dense.lora_kernel_b.assign(rng.normal(size=dense.lora_kernel_b.shape).astype("float32"))
+    elif variant == "int8":
+        dense.quantize("int8")
+        assert dense.quantization_mode == "int8"  # so the loop must defer to the layer's call
+    x = rng.normal(size=(3, cell.units_of_integrator)).astype("float32")
+    expected = to_numpy(dense(x))
+    np.testing.assert_array_equal(to_numpy(cell._apply_in_loop(dense, x)), expected)
+    np.testing.assert_array_equal(
+        to_numpy(cell._apply_in_loop(norm, expected)), to_numpy(norm(expected))
+    )
+    if variant == "lora":  # the adapter is really applied, not the bare kernel
+        bare = np.maximum(x @ to_numpy(dense._kernel) + to_numpy(dense.bias), 0.0)
+        assert np.abs(expected - bare).max() > 1e-3
