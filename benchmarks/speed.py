@@ -81,6 +81,43 @@ def _build(spec, steps, memory, hidden):
     ])
 
 
+class _Clock:
+    """Times `fit`/`predict` from the call to the end of the last batch.
+
+    Keras on TensorFlow sometimes spends 0.2-1.3 s after `on_train_end` /
+    `on_predict_end`, while `fit`/`predict` tear down their input pipeline
+    (measured 2026-11-23: in about one call of three, with any model,
+    seed included). That is not training or inference, and at a few seconds
+    per timed call it halved a row's samples/s at random, so the clock stops
+    at the end callback. `predict` has a batch-end hook, which makes Keras
+    wait for each batch's outputs (JAX dispatches asynchronously); `fit`
+    reads a weight at the end, which waits for the last step.
+    """
+
+    def __init__(self):
+        import keras
+
+        clock = self
+
+        class EndOfWork(keras.callbacks.Callback):
+            def on_train_end(self, logs=None):
+                keras.ops.convert_to_numpy(self.model.trainable_weights[0])
+                clock.end = time.perf_counter()
+
+            def on_predict_batch_end(self, batch, logs=None):
+                pass
+
+            def on_predict_end(self, logs=None):
+                clock.end = time.perf_counter()
+
+        self.callback = EndOfWork()
+
+    def __call__(self, method, *args, **kwargs):
+        start = time.perf_counter()
+        method(*args, callbacks=[self.callback], **kwargs)
+        return self.end - start
+
+
 def worker(args):
     import keras
     import numpy as np
@@ -95,24 +132,17 @@ def worker(args):
     jit = {"auto": "auto", "true": True, "false": False}[args.jit]
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
     baseline = _rss_mb()
+    timed = _Clock()
+    fit = dict(batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
 
     # Compilation: the first batch traces/compiles; a second batch is steady.
     xb, yb = x[: args.batch], y[: args.batch]
-    start = time.perf_counter()
-    model.fit(xb, yb, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    model.fit(xb, yb, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
-    steady = time.perf_counter() - start
-
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
-    train_s = time.perf_counter() - start
+    first = timed(model.fit, xb, yb, **fit)
+    steady = timed(model.fit, xb, yb, **fit)
+    train_s = timed(model.fit, x, y, **fit)
 
     model.predict(x[: 2 * args.batch], batch_size=args.batch, verbose=0)
-    start = time.perf_counter()
-    model.predict(x, batch_size=args.batch, verbose=0)
-    infer_s = time.perf_counter() - start
+    infer_s = timed(model.predict, x, batch_size=args.batch, verbose=0)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
@@ -152,6 +182,36 @@ def versions():
     return backend, f"keras {keras.__version__}, {module} {version}"
 
 
+def model_tables(selected, args):
+    """Prints the per-model table and the ENN ratios for the `selected` models."""
+    print()
+    print("| model | params | compile s | train samples/s | inference samples/s | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    results = {}
+    for name, spec in selected.items():
+        result = measure(spec, args, args.steps, args.memory)
+        results[name] = result
+        if "error" in result:
+            print(f"| {name} | failed: {result['error']} | | | | |", flush=True)
+            continue
+        print(f"| {name} | {result['params']:,} | {result['compile_s']:.1f} | "
+              f"{result['train_sps']:,.0f} | {result['infer_sps']:,.0f} | "
+              f"{result['peak_mb']:,.0f} |", flush=True)
+
+    def ratio(a, b, key):
+        if a in results and b in results and "error" not in results[a] | results[b]:
+            return f"{results[a][key] / results[b][key]:.2f}x"
+        return "-"
+
+    seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
+    print()
+    print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | inference / LSTM(214) |")
+    print("|---|---:|---:|---:|---:|")
+    for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)"):
+        print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
+              f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4096, help="training samples timed")
@@ -175,34 +235,12 @@ def main():
           f"allocator {os.path.basename(os.environ.get('LD_PRELOAD', '')) or 'glibc malloc'}")
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
           f"{args.memory}, batch {args.batch}, {args.samples} training samples timed")
-    print()
-    print("| model | params | compile s | train samples/s | inference samples/s | peak MB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    results = {}
-    for name, spec in MODELS.items():
-        if args.models and not any(part in name for part in args.models):
-            continue
-        result = measure(spec, args, args.steps, args.memory)
-        results[name] = result
-        if "error" in result:
-            print(f"| {name} | failed: {result['error']} | | | | |", flush=True)
-            continue
-        print(f"| {name} | {result['params']:,} | {result['compile_s']:.1f} | "
-              f"{result['train_sps']:,.0f} | {result['infer_sps']:,.0f} | "
-              f"{result['peak_mb']:,.0f} |", flush=True)
-
-    def ratio(a, b, key):
-        if a in results and b in results and "error" not in results[a] | results[b]:
-            return f"{results[a][key] / results[b][key]:.2f}x"
-        return "-"
-
-    seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
-    print()
-    print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | inference / LSTM(214) |")
-    print("|---|---:|---:|---:|---:|")
-    for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)"):
-        print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
-              f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
+    selected = {
+        name: spec for name, spec in MODELS.items()
+        if not args.models or any(part in name for part in args.models)
+    }
+    if selected:
+        model_tables(selected, args)
 
     if args.scaling:
         print()
