@@ -326,8 +326,8 @@ class EngramCell(keras.layers.Layer):
         matmul, bias, activation; `LayerNormalization` is
         `ops.layer_normalization` with its weights. `Layer.__call__` adds about
         0.1 ms of Python per call, which an eager (torch) loop pays every step:
-        half the cost of the two layers' ops at the paper's size. A quantized
-        layer still goes through its own `call`.
+        at the paper's size the pair took 506 us through `__call__` against
+        272 us here. A quantized layer still goes through its own `call`.
         """
         if getattr(layer, "quantization_mode", None):
             return layer(x)
