@@ -86,10 +86,10 @@ class _Clock:
 
     Keras on TensorFlow sometimes spends 0.2-1.3 s after `on_train_end` /
     `on_predict_end`, while `fit`/`predict` tear down their input pipeline
-    (measured 2026-11-23: in about one call of three, with any model,
-    seed included). That is not training or inference, and at a few seconds
-    per timed call it halved a row's samples/s at random, so the clock stops
-    at the end callback. `predict` has a batch-end hook, which makes Keras
+    (measured 2026-11-23: in one call of two to five, about half the call's
+    own time, with any model, seed included). That is not training or
+    inference, and it cut a row's samples/s by up to half at random, so the
+    clock stops at the end callback. `predict` has a batch-end hook, which makes Keras
     wait for each batch's outputs (JAX dispatches asynchronously); `fit`
     reads a weight at the end, which waits for the last step.
     """
