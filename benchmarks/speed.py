@@ -81,41 +81,39 @@ def _build(spec, steps, memory, hidden):
     ])
 
 
-class _Clock:
-    """Times `fit`/`predict` from the call to the end of the last batch.
+def _timer():
+    """Returns `timed(method, *args, **kwargs)`: seconds from the call to the end of the last batch.
 
     Keras on TensorFlow sometimes spends 0.2-1.3 s after `on_train_end` /
     `on_predict_end`, while `fit`/`predict` tear down their input pipeline
     (measured 2026-11-23: in one call of two to five, about half the call's
     own time, with any model, seed included). That is not training or
     inference, and it cut a row's samples/s by up to half at random, so the
-    clock stops at the end callback. `predict` has a batch-end hook, which makes Keras
-    wait for each batch's outputs (JAX dispatches asynchronously); `fit`
-    reads a weight at the end, which waits for the last step.
+    clock stops at the end callback. `predict` has a batch-end hook, which
+    makes Keras wait for each batch's outputs (JAX dispatches asynchronously);
+    `fit` reads a weight at the end, which waits for the last step.
     """
+    import keras
 
-    def __init__(self):
-        import keras
+    class EndOfWork(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            keras.ops.convert_to_numpy(self.model.trainable_weights[0])
+            self.end = time.perf_counter()
 
-        clock = self
+        def on_predict_batch_end(self, batch, logs=None):
+            pass
 
-        class EndOfWork(keras.callbacks.Callback):
-            def on_train_end(self, logs=None):
-                keras.ops.convert_to_numpy(self.model.trainable_weights[0])
-                clock.end = time.perf_counter()
+        def on_predict_end(self, logs=None):
+            self.end = time.perf_counter()
 
-            def on_predict_batch_end(self, batch, logs=None):
-                pass
+    callback = EndOfWork()
 
-            def on_predict_end(self, logs=None):
-                clock.end = time.perf_counter()
-
-        self.callback = EndOfWork()
-
-    def __call__(self, method, *args, **kwargs):
+    def timed(method, *args, **kwargs):
         start = time.perf_counter()
-        method(*args, callbacks=[self.callback], **kwargs)
-        return self.end - start
+        method(*args, callbacks=[callback], **kwargs)
+        return callback.end - start
+
+    return timed
 
 
 def worker(args):
@@ -132,7 +130,7 @@ def worker(args):
     jit = {"auto": "auto", "true": True, "false": False}[args.jit]
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
     baseline = _rss_mb()
-    timed = _Clock()
+    timed = _timer()
     fit = dict(batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
 
     # Compilation: the first batch traces/compiles; a second batch is steady.
