@@ -303,8 +303,12 @@ class Engram(keras.layers.RNN):
         drive = cell.encoder_drive(z)
         h0, trace0 = initial_state
         batch_rows = ops.shape(trace0)[0]
+        # The loop carries the trace as a matrix, reshaped once here and once
+        # after it: with a flat carry reshaped in every step, XLA on CPU ran
+        # the per-sample forward pass 2.7x slower (docs/performance.md).
+        trace0 = cell.trace_as_matrix(trace0)
         if batch_scope:
-            trace0 = ops.mean(trace0, axis=0, keepdims=True)
+            trace0 = ops.mean(trace0, axis=0)
 
         xs = [ops.transpose(z, (1, 0, 2)), ops.transpose(drive, (1, 0, 2))]
         if mask is not None:
@@ -358,6 +362,7 @@ class Engram(keras.layers.RNN):
         stacked = list(stacked)
         outputs = ops.transpose(stacked.pop(0), (1, 0, 2)) if collect_sequence else None
         attention = ops.transpose(stacked.pop(0), (1, 0, 2)) if need_attention else None
+        trace_last = ops.reshape(trace_last, (-1, cell.memory_size * cell.hidden_dim))
         if batch_scope:
             trace_last = ops.broadcast_to(
                 trace_last, (batch_rows, cell.memory_size * cell.hidden_dim)

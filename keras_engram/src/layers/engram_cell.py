@@ -265,9 +265,12 @@ class EngramCell(keras.layers.Layer):
             z: `(batch, hidden_dim)` encoded input.
             drive: `(batch, integrator_units)` from `encoder_drive(z)`.
             h_prev: `(batch, hidden_dim)`.
-            trace: `(batch, N * hidden_dim)` in sample scope, `(1, N * hidden_dim)`
-                in batch scope.
-            noise: tensor shaped like `trace` (or broadcastable), or None.
+            trace: the trace as a matrix, `(batch, memory_size, hidden_dim)` in
+                sample scope, `(memory_size, hidden_dim)` in batch scope (see
+                `trace_as_matrix`; a time loop carries it in this form).
+            noise: flat `(rows, memory_size * hidden_dim)` tensor (rows 1, or
+                the batch size in sample scope), reshaped here to the trace's
+                matrix form; or None.
             mask: `(batch, 1)` boolean tensor or None; masked samples keep
                 their state.
 
@@ -276,11 +279,10 @@ class EngramCell(keras.layers.Layer):
         """
         slots, width = self.memory_size, self.hidden_dim
         per_sample = self.trace_scope == "sample"
-        trace_matrix = ops.reshape(trace, (-1, slots, width) if per_sample else (slots, width))
         memory = weights["memory"]
         if per_sample:
             memory = ops.expand_dims(memory, 0)
-        effective = memory + self.scale_factor * trace_matrix
+        effective = memory + self.scale_factor * trace
         attention = engram_math.cosine_attention(z, effective, self.effective_temperature)
         recalled = engram_math.attention_read(attention, effective)
 
@@ -301,21 +303,21 @@ class EngramCell(keras.layers.Layer):
             attention = attention * ops.cast(mask, attention.dtype)
         if per_sample:
             correlation = ops.expand_dims(attention, 2) * ops.expand_dims(z, 1)
-            correlation = ops.reshape(correlation, (-1, slots * width))
         else:
             if mask is None:
                 count = ops.cast(ops.shape(z)[0], z.dtype)
             else:
                 count = ops.maximum(ops.sum(ops.cast(mask, z.dtype)), 1.0)
             correlation = ops.matmul(ops.transpose(attention), z) / count
-            correlation = ops.reshape(correlation, (1, slots * width))
+        if noise is not None:
+            noise = ops.reshape(noise, (-1, slots, width) if per_sample else (slots, width))
         new_trace = engram_math.hebbian_decay_update(
             trace, correlation, self.hebbian_lr, noise, self.trace_clip
         )
 
         if mask is not None:
             h = ops.where(mask, h, h_prev)
-            keep = mask if per_sample else ops.any(mask)
+            keep = ops.expand_dims(mask, -1) if per_sample else ops.any(mask)
             new_trace = ops.where(keep, new_trace, trace)
         return h, new_trace, attention
 
@@ -348,13 +350,16 @@ class EngramCell(keras.layers.Layer):
         h_prev, trace = states[0], states[1]
         z = self.encode(inputs)
         drive = self.encoder_drive(z)
+        trace_matrix = self.trace_as_matrix(trace)
         if self.trace_scope == "batch":
-            shared = ops.mean(trace, axis=0, keepdims=True)
-            h, shared, _ = self.recurrent_step(self.recurrent_weights(), z, drive, h_prev, shared)
-            trace = ops.broadcast_to(shared, ops.shape(trace))
-        else:
-            h, trace, _ = self.recurrent_step(self.recurrent_weights(), z, drive, h_prev, trace)
-        return h, [h, trace]
+            trace_matrix = ops.mean(trace_matrix, axis=0)
+        h, trace_matrix, _ = self.recurrent_step(
+            self.recurrent_weights(), z, drive, h_prev, trace_matrix
+        )
+        new_trace = ops.reshape(trace_matrix, (-1, self.memory_size * self.hidden_dim))
+        if self.trace_scope == "batch":
+            new_trace = ops.broadcast_to(new_trace, ops.shape(trace))
+        return h, [h, new_trace]
 
     def get_initial_state(self, batch_size=None):
         return [
