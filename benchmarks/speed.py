@@ -5,10 +5,13 @@ keras-engram's ENN in seed mode (`trace_scope="batch"`) and in the default
 per-sample mode, Keras LSTM / GRU / SimpleRNN of the same width, the
 parameter-matched LSTM(214), and tensorflow-engram 0.1.0 itself (always on
 TensorFlow, in its own child process, so every backend's run has the seed row).
-Each model runs in its own child process (clean peak memory). Reported:
+Each model runs in its own child process (clean peak memory), once per
+round; the rounds (`--rounds`, default 3) interleave the models, so that the
+machine's drift hits them alike. Reported, as medians over the rounds:
 compile seconds (first `fit` batch minus a steady one), training and
 inference samples/s after warm-up, and the peak resident memory of the
-child. Ratios ENN/seed and ENN/LSTM(214) come from this run only.
+child. Ratios ENN/seed and ENN/LSTM(214) come from this run only: the median
+of the per-round ratios, with the lowest and highest round beside it.
 
 The paper's MNIST configuration is the default: 28 steps x 28 features,
 hidden 128, memory 64, batch 128, inputs drawn once from a seeded normal
@@ -180,34 +183,69 @@ def versions():
     return backend, f"keras {keras.__version__}, {module} {version}"
 
 
+def _median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def model_tables(selected, args):
-    """Prints the per-model table and the ENN ratios for the `selected` models."""
+    """Prints the per-model table and the ENN ratios for the `selected` models.
+
+    The models are measured `args.rounds` times, interleaved (round 1 runs
+    every model once, then round 2, ...; the order rotates each round), so a
+    drift of the machine's speed within the run hits every model alike
+    instead of whichever model ran during a slow spell (this machine's speed
+    drifts by up to 2x within an hour). A model's row is the median of its
+    rounds; a ratio is the median of the per-round ratios, each between two
+    models measured minutes apart, with the lowest and highest in brackets.
+    """
+    names = list(selected)
+    rounds = {name: [] for name in names}
+    errors = {}
+    for index in range(args.rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name in errors:
+                continue
+            result = measure(selected[name], args, args.steps, args.memory)
+            if "error" in result:
+                errors[name] = result["error"]
+            else:
+                rounds[name].append(result)
+        print(f"round {index + 1} of {args.rounds} done", file=sys.stderr, flush=True)
+
     print()
     print("| model | params | compile s | train samples/s | inference samples/s | peak MB |")
     print("|---|---:|---:|---:|---:|---:|")
-    results = {}
-    for name, spec in selected.items():
-        result = measure(spec, args, args.steps, args.memory)
-        results[name] = result
-        if "error" in result:
-            print(f"| {name} | failed: {result['error']} | | | | |", flush=True)
+    for name in names:
+        if name in errors:
+            print(f"| {name} | failed: {errors[name]} | | | | |")
             continue
-        print(f"| {name} | {result['params']:,} | {result['compile_s']:.1f} | "
-              f"{result['train_sps']:,.0f} | {result['infer_sps']:,.0f} | "
-              f"{result['peak_mb']:,.0f} |", flush=True)
+        runs = rounds[name]
+        row = {key: _median([run[key] for run in runs])
+               for key in ("compile_s", "train_sps", "infer_sps", "peak_mb")}
+        print(f"| {name} | {runs[0]['params']:,} | {row['compile_s']:.1f} | "
+              f"{row['train_sps']:,.0f} | {row['infer_sps']:,.0f} | {row['peak_mb']:,.0f} |")
 
     def ratio(a, b, key):
-        if a in results and b in results and "error" not in results[a] | results[b]:
-            return f"{results[a][key] / results[b][key]:.2f}x"
-        return "-"
+        if a in errors or b in errors or a not in rounds or b not in rounds:
+            return "-"
+        pairs = [x[key] / y[key] for x, y in zip(rounds[a], rounds[b])]
+        if len(pairs) == 1:
+            return f"{pairs[0]:.2f}x"
+        return f"{_median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
 
     seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
+    print()
+    print(f"Ratios: median of {args.rounds} rounds (lowest-highest round)")
     print()
     print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | inference / LSTM(214) |")
     print("|---|---:|---:|---:|---:|")
     for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)"):
-        print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
-              f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
+        if mode in selected:
+            print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
+                  f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
 
 
 def main():
@@ -220,10 +258,14 @@ def main():
     parser.add_argument("--jit", choices=("auto", "true", "false"), default="auto",
                         help="model.compile(jit_compile=...) for every model")
     parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved measurements of every model (medians are reported)")
     parser.add_argument("--scaling", action="store_true", help="add the ENN scaling table")
     parser.add_argument("--scaling-batch", type=int, default=8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"Expected --rounds to be a positive int. Received: --rounds={args.rounds}")
     if args.worker:
         return worker(args)
 
@@ -232,7 +274,8 @@ def main():
           f"backend {backend} ({version_text}), jit_compile={args.jit}, "
           f"allocator {os.path.basename(os.environ.get('LD_PRELOAD', '')) or 'glibc malloc'}")
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
-          f"{args.memory}, batch {args.batch}, {args.samples} training samples timed")
+          f"{args.memory}, batch {args.batch}, {args.samples} training samples timed per round, "
+          f"{args.rounds} rounds")
     selected = {
         name: spec for name, spec in MODELS.items()
         if not args.models or any(part in name for part in args.models)
