@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -183,12 +184,6 @@ def versions():
     return backend, f"keras {keras.__version__}, {module} {version}"
 
 
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-
-
 def model_tables(selected, args):
     """Prints the per-model table and the ENN ratios for the `selected` models.
 
@@ -223,7 +218,7 @@ def model_tables(selected, args):
             print(f"| {name} | failed: {errors[name]} | | | | |")
             continue
         runs = rounds[name]
-        row = {key: _median([run[key] for run in runs])
+        row = {key: statistics.median([run[key] for run in runs])
                for key in ("compile_s", "train_sps", "infer_sps", "peak_mb")}
         print(f"| {name} | {runs[0]['params']:,} | {row['compile_s']:.1f} | "
               f"{row['train_sps']:,.0f} | {row['infer_sps']:,.0f} | {row['peak_mb']:,.0f} |")
@@ -234,7 +229,7 @@ def model_tables(selected, args):
         pairs = [x[key] / y[key] for x, y in zip(rounds[a], rounds[b])]
         if len(pairs) == 1:
             return f"{pairs[0]:.2f}x"
-        return f"{_median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
+        return f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
 
     seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
     print()
