@@ -309,6 +309,10 @@ class Engram(keras.layers.RNN):
         trace0 = cell.trace_as_matrix(trace0)
         if batch_scope:
             trace0 = ops.mean(trace0, axis=0)
+        start_trace = trace0
+        # In the loop the trace is in units of its clip bound (see
+        # `EngramCell.loop_trace_unit`).
+        trace0 = cell.trace_to_loop(trace0)
 
         xs = [ops.transpose(z, (1, 0, 2)), ops.transpose(drive, (1, 0, 2))]
         if mask is not None:
@@ -317,11 +321,13 @@ class Engram(keras.layers.RNN):
         if use_noise:
             # One draw of the trace's shape per step, shared by the batch (as
             # tensorflow-engram): a draw per sample was batch-size times the
-            # random numbers and halved per-sample training speed on JAX.
+            # random numbers and halved per-sample training speed on JAX. The
+            # step adds `hebbian_lr * noise` in the loop's trace unit, so
+            # that factor is in the stddev.
             xs.append(
                 keras.random.normal(
                     (ops.shape(sequences)[1], 1, cell.memory_size * cell.hidden_dim),
-                    stddev=cell.trace_noise_stddev,
+                    stddev=cell.trace_noise_stddev * cell.hebbian_lr / cell.loop_trace_unit,
                     dtype=cell.compute_dtype,
                     seed=cell.seed_generator,
                 )
@@ -362,6 +368,8 @@ class Engram(keras.layers.RNN):
         stacked = list(stacked)
         outputs = ops.transpose(stacked.pop(0), (1, 0, 2)) if collect_sequence else None
         attention = ops.transpose(stacked.pop(0), (1, 0, 2)) if need_attention else None
+        # Zero steps return the start exactly, not its round trip through the unit.
+        trace_last = start_trace if sequences.shape[1] == 0 else cell.trace_from_loop(trace_last)
         trace_last = ops.reshape(trace_last, (-1, cell.memory_size * cell.hidden_dim))
         if batch_scope:
             trace_last = ops.broadcast_to(

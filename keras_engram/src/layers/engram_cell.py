@@ -194,6 +194,27 @@ class EngramCell(keras.layers.Layer):
         return self.hidden_dim
 
     @property
+    def loop_trace_unit(self):
+        """The unit of the trace inside a time loop: `trace_clip` (1.0 without a clip).
+
+        `recurrent_step` takes and returns the trace divided by this unit, so
+        the clip it applies is `clip(., -1, 1)` (`engram_math.clip_to_unit`,
+        scalar bounds on every backend); `trace_to_loop` and `trace_from_loop`
+        convert once per sequence. Rounding aside, the values are the same.
+        """
+        return 1.0 if self.trace_clip is None else self.trace_clip
+
+    def trace_to_loop(self, trace):
+        """A trace (any shape) in the loop's unit, `trace / loop_trace_unit`."""
+        unit = self.loop_trace_unit
+        return trace if unit == 1.0 else trace / unit
+
+    def trace_from_loop(self, trace):
+        """The inverse of `trace_to_loop`."""
+        unit = self.loop_trace_unit
+        return trace if unit == 1.0 else trace * unit
+
+    @property
     def effective_temperature(self):
         return engram_math.effective_temperature(self.temperature, self.sparsity_strength)
 
@@ -242,20 +263,31 @@ class EngramCell(keras.layers.Layer):
         return ops.matmul(z, kernel) + self.hidden_integrator.bias
 
     def recurrent_weights(self):
-        """Weights used inside the loop, sliced once per sequence."""
-        kernel = self.hidden_integrator.kernel
+        """The weights the time loop uses, read and sliced once per sequence.
+
+        Backend tensors, not variables: the step combines them with Python
+        operators (`@`, `+`, `*`), which every backend's tensors implement
+        with the same kernels as `keras.ops`. On torch, whose loop runs
+        eagerly, each `keras.ops` call adds its own conversions and dtype
+        checks, paid at every step (`ops.matmul` about 45 us on top of an
+        85 us matmul at the paper's size; an elementwise op 4-10 us).
+        """
+        kernel = ops.convert_to_tensor(self.hidden_integrator.kernel)
         h = self.hidden_dim
+        weights = {"memory": ops.convert_to_tensor(self.memory_bank)}
         if keras.backend.backend() == "jax":
             # One matmul of [recalled, h_prev] with the kernel's last 2h rows:
             # 1.2x faster training in batch scope under XLA on CPU; slower on
             # TensorFlow (its loop overlaps the two separate matmuls) and no
             # gain on torch (docs/performance.md).
-            return {"memory": self.memory_bank, "recurrent_kernel": kernel[h:]}
-        return {
-            "memory": self.memory_bank,
-            "read_kernel": kernel[h : 2 * h],
-            "hidden_kernel": kernel[2 * h :],
-        }
+            weights["recurrent_kernel"] = kernel[h:]
+        else:
+            weights["read_kernel"] = kernel[h : 2 * h]
+            weights["hidden_kernel"] = kernel[2 * h :]
+        weights["output_dense"] = self._loop_weights(self.output_dense)
+        if self.use_layer_norm:
+            weights["layer_norm2"] = self._loop_weights(self.layer_norm2)
+        return weights
 
     def recurrent_step(self, weights, z, drive, h_prev, trace, noise=None, mask=None):
         """The part of a step that depends on the previous state.
@@ -267,52 +299,55 @@ class EngramCell(keras.layers.Layer):
             h_prev: `(batch, hidden_dim)`.
             trace: the trace as a matrix, `(batch, memory_size, hidden_dim)` in
                 sample scope, `(memory_size, hidden_dim)` in batch scope (see
-                `trace_as_matrix`; a time loop carries it in this form).
+                `trace_as_matrix`; a time loop carries it in this form), in
+                the loop's unit (`trace_to_loop`).
             noise: flat `(rows, memory_size * hidden_dim)` tensor (rows 1, or
-                the batch size in sample scope), reshaped here to the trace's
-                matrix form; or None.
+                the batch size in sample scope) already multiplied by
+                `hebbian_lr / loop_trace_unit` (the layer draws it with that
+                factor in its stddev), reshaped here to the trace's matrix
+                form; or None.
             mask: `(batch, 1)` boolean tensor or None; masked samples keep
                 their state.
 
         Returns:
-            `(h, trace, attention)`; attention is zero for masked samples.
+            `(h, trace, attention)`, the trace in the loop's unit; attention
+            is zero for masked samples.
         """
         slots, width = self.memory_size, self.hidden_dim
         per_sample = self.trace_scope == "sample"
         memory = weights["memory"]
         if per_sample:
             memory = ops.expand_dims(memory, 0)
-        effective = memory + self.scale_factor * trace
+        unit = self.loop_trace_unit
+        effective = memory + (self.scale_factor * unit) * trace
         attention = engram_math.cosine_attention(z, effective, self.effective_temperature)
         recalled = engram_math.attention_read(attention, effective)
 
         if "recurrent_kernel" in weights:
             recurrent = ops.concatenate([recalled, h_prev], axis=-1)
-            integrated = ops.relu(drive + ops.matmul(recurrent, weights["recurrent_kernel"]))
+            integrated = ops.relu(drive + recurrent @ weights["recurrent_kernel"])
         else:
             integrated = ops.relu(
-                drive
-                + ops.matmul(recalled, weights["read_kernel"])
-                + ops.matmul(h_prev, weights["hidden_kernel"])
+                drive + recalled @ weights["read_kernel"] + h_prev @ weights["hidden_kernel"]
             )
-        h = self._apply_in_loop(self.output_dense, integrated)
+        h = self._apply_in_loop(self.output_dense, integrated, weights["output_dense"])
         if self.use_layer_norm:
-            h = self._apply_in_loop(self.layer_norm2, h)
+            h = self._apply_in_loop(self.layer_norm2, h, weights["layer_norm2"])
 
         if mask is not None:
             attention = attention * ops.cast(mask, attention.dtype)
         if per_sample:
-            correlation = ops.expand_dims(attention, 2) * ops.expand_dims(z, 1)
+            write = engram_math.hebbian_write(attention, z, self.hebbian_lr / unit)
         else:
             if mask is None:
                 count = ops.cast(ops.shape(z)[0], z.dtype)
             else:
                 count = ops.maximum(ops.sum(ops.cast(mask, z.dtype)), 1.0)
-            correlation = ops.matmul(ops.transpose(attention), z) / count
+            write = engram_math.hebbian_write(attention, z, self.hebbian_lr / unit, count)
         if noise is not None:
             noise = ops.reshape(noise, (-1, slots, width) if per_sample else (slots, width))
         new_trace = engram_math.hebbian_decay_update(
-            trace, correlation, self.hebbian_lr, noise, self.trace_clip
+            trace, write, self.hebbian_lr, noise, unit_clip=self.trace_clip is not None
         )
 
         if mask is not None:
@@ -321,7 +356,20 @@ class EngramCell(keras.layers.Layer):
             new_trace = ops.where(keep, new_trace, trace)
         return h, new_trace, attention
 
-    def _apply_in_loop(self, layer, x):
+    def _loop_weights(self, layer):
+        """A sublayer's weights as tensors for `_apply_in_loop` (None: use its call)."""
+        if getattr(layer, "quantization_mode", None):
+            return None
+        if isinstance(layer, keras.layers.LayerNormalization):
+            names = ("gamma", "beta")
+        else:
+            names = ("kernel", "bias")  # `kernel` includes a LoRA adapter
+        return {
+            name: None if getattr(layer, name) is None else ops.convert_to_tensor(getattr(layer, name))
+            for name in names
+        }
+
+    def _apply_in_loop(self, layer, x, weights=None):
         """`layer(x)` for a sublayer called once per time step, without `Layer.__call__`.
 
         The same ops as the layer's own `call` (bit-identical): `Dense` is
@@ -329,18 +377,23 @@ class EngramCell(keras.layers.Layer):
         `ops.layer_normalization` with its weights. `Layer.__call__` adds about
         0.1 ms of Python per call, which an eager (torch) loop pays every step:
         at the paper's size the pair took 506 us through `__call__` against
-        272 us here. A quantized layer still goes through its own `call`.
+        272 us here. `weights` comes from `_loop_weights` (read once per
+        sequence; None reads them now). A quantized layer still goes through
+        its own `call`.
         """
-        if getattr(layer, "quantization_mode", None):
+        if weights is None:
+            weights = self._loop_weights(layer)
+        if weights is None:
             return layer(x)
         if isinstance(layer, keras.layers.LayerNormalization):
             y = ops.layer_normalization(
-                x, layer.gamma, layer.beta, layer.axis, layer.epsilon, rms_scaling=layer.rms_scaling
+                x, weights["gamma"], weights["beta"], layer.axis, layer.epsilon,
+                rms_scaling=layer.rms_scaling,
             )
             return ops.cast(y, layer.compute_dtype)
-        y = ops.matmul(x, layer.kernel)
-        if layer.bias is not None:
-            y = ops.add(y, layer.bias)
+        y = x @ weights["kernel"]
+        if weights["bias"] is not None:
+            y = y + weights["bias"]
         return y if layer.activation is None else layer.activation(y)
 
     # --- the RNN cell contract ---
@@ -354,9 +407,11 @@ class EngramCell(keras.layers.Layer):
         if self.trace_scope == "batch":
             trace_matrix = ops.mean(trace_matrix, axis=0)
         h, trace_matrix, _ = self.recurrent_step(
-            self.recurrent_weights(), z, drive, h_prev, trace_matrix
+            self.recurrent_weights(), z, drive, h_prev, self.trace_to_loop(trace_matrix)
         )
-        new_trace = ops.reshape(trace_matrix, (-1, self.memory_size * self.hidden_dim))
+        new_trace = ops.reshape(
+            self.trace_from_loop(trace_matrix), (-1, self.memory_size * self.hidden_dim)
+        )
         if self.trace_scope == "batch":
             new_trace = ops.broadcast_to(new_trace, ops.shape(trace))
         return h, [h, new_trace]
