@@ -22,7 +22,8 @@ sequence length 28/256/1024 x memory 64/512 for the ENN.
     KERAS_BACKEND=tensorflow python benchmarks/speed.py --scaling
 
 The allocator matters on CPU (see docs/performance.md): child processes
-inherit LD_PRELOAD, e.g. LD_PRELOAD=libtcmalloc_minimal.so.4.
+inherit LD_PRELOAD (e.g. LD_PRELOAD=libtcmalloc_minimal.so.4) and glibc's
+MALLOC_* tunables, and the header names them.
 """
 
 import argparse
@@ -243,6 +244,15 @@ def model_tables(selected, args):
                   f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
 
 
+def allocator():
+    """The allocator the child processes inherit: LD_PRELOAD, or glibc with its tunables."""
+    preloaded = os.path.basename(os.environ.get("LD_PRELOAD", ""))
+    if preloaded:
+        return preloaded
+    tunables = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_"))
+    return "glibc malloc" + (f" ({', '.join(tunables)})" if tunables else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4096, help="training samples timed")
@@ -267,7 +277,7 @@ def main():
     backend, version_text = versions()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
           f"backend {backend} ({version_text}), jit_compile={args.jit}, "
-          f"allocator {os.path.basename(os.environ.get('LD_PRELOAD', '')) or 'glibc malloc'}")
+          f"allocator {allocator()}")
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
           f"{args.memory}, batch {args.batch}, {args.samples} training samples timed per round, "
           f"{args.rounds} rounds")
