@@ -105,6 +105,31 @@ def test_zero_time_steps_return_the_initial_state():
     np.testing.assert_array_equal(to_numpy(H), trace0)
 
 
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_fully_masked_samples_keep_their_state_bit_for_bit(scope):
+    """As in Keras's RNN: a sample whose steps are all masked returns its initial state exactly."""
+    rng = np.random.default_rng(12)
+    layer = make_engram(3, rng, hidden_dim=8, memory_size=4, trace_scope=scope,
+                        trace_clip=0.3, return_state=True)
+    x = rng.normal(size=(4, 5, 3)).astype("float32")
+    h0 = rng.normal(size=(4, 8)).astype("float32")
+    trace0 = rng.uniform(-0.3, 0.3, size=(4, 32)).astype("float32")
+    if scope == "batch":
+        # Equal rows, four of them: their mean is the row itself, exactly.
+        trace0 = np.repeat(trace0[:1], 4, axis=0)
+        mask = np.zeros((4, 5), bool)
+    else:
+        mask = np.ones((4, 5), bool)
+        mask[1] = False
+        mask[3] = False
+    _, h, H = layer(x, mask=mask, initial_state=[h0, trace0])
+    kept = ~mask.any(axis=1)
+    np.testing.assert_array_equal(to_numpy(h)[kept], h0[kept])
+    np.testing.assert_array_equal(to_numpy(H)[kept], trace0[kept])
+    if scope == "sample":  # the unmasked ones did move
+        assert np.abs(to_numpy(H)[~kept] - trace0[~kept]).max() > 1e-3
+
+
 def test_output_structures_and_attention_scores():
     layer = Engram(8, 5, return_sequences=False, return_state=True)
     x = np.random.default_rng(5).normal(size=(3, 4, 2)).astype("float32")
@@ -142,6 +167,20 @@ def test_trace_noise_is_one_draw_per_step_shared_by_the_batch():
     np.testing.assert_allclose(noisy[0], noisy[1], rtol=0, atol=1e-7)
     quiet = to_numpy(layer(x, training=False)[2])
     assert np.abs(noisy[0] - quiet[0]).max() > 1e-4
+
+
+@pytest.mark.parametrize("trace_clip", [0.1, 2.0, None])
+def test_trace_noise_enters_the_trace_as_hebbian_lr_times_its_stddev(trace_clip):
+    """After one step from a zero trace, noisy - quiet = hebbian_lr * N(0, stddev^2), whatever the clip."""
+    x = np.random.default_rng(10).normal(size=(1, 1, 3)).astype("float32")
+    layer = Engram(64, 32, return_state=True, hebbian_lr=0.05, trace_noise_stddev=0.01,
+                   trace_clip=trace_clip, seed=11)
+    difference = to_numpy(layer(x, training=True)[2]) - to_numpy(layer(x, training=False)[2])
+    # 2,048 normal draws: the sample stddev is within 8 % of the true one
+    # (its relative standard error is 1.6 %); a noise in the wrong unit is
+    # 10x (clip 0.1) or 0.5x (clip 2.0) off.
+    assert difference.std() == pytest.approx(0.05 * 0.01, rel=0.08)
+    assert abs(difference.mean()) < 4 * 0.05 * 0.01 / np.sqrt(difference.size)
 
 
 def test_attention_l1_adds_its_documented_loss():

@@ -78,7 +78,8 @@ class Engram(keras.layers.RNN):
             `mask_zero` upstream). A masked step leaves the sample's state
             unchanged, outputs the previous output and has zero attention;
             in batch scope the shared trace is updated from the unmasked
-            samples only.
+            samples only. A sample with every step masked returns its
+            initial states bit for bit.
         training: bool, enables the trace noise.
         return_attention_scores: bool, also return the per-step attention
             weights, `(batch, timesteps, memory_size)`, last in the outputs.
@@ -321,13 +322,11 @@ class Engram(keras.layers.RNN):
         if use_noise:
             # One draw of the trace's shape per step, shared by the batch (as
             # tensorflow-engram): a draw per sample was batch-size times the
-            # random numbers and halved per-sample training speed on JAX. The
-            # step adds `hebbian_lr * noise` in the loop's trace unit, so
-            # that factor is in the stddev.
+            # random numbers and halved per-sample training speed on JAX.
             xs.append(
                 keras.random.normal(
                     (ops.shape(sequences)[1], 1, cell.memory_size * cell.hidden_dim),
-                    stddev=cell.trace_noise_stddev * cell.hebbian_lr / cell.loop_trace_unit,
+                    stddev=cell.loop_noise_stddev,
                     dtype=cell.compute_dtype,
                     seed=cell.seed_generator,
                 )
@@ -368,8 +367,21 @@ class Engram(keras.layers.RNN):
         stacked = list(stacked)
         outputs = ops.transpose(stacked.pop(0), (1, 0, 2)) if collect_sequence else None
         attention = ops.transpose(stacked.pop(0), (1, 0, 2)) if need_attention else None
-        # Zero steps return the start exactly, not its round trip through the unit.
-        trace_last = start_trace if sequences.shape[1] == 0 else cell.trace_from_loop(trace_last)
+        # A trace that no step updated comes back as it went in, bit for bit,
+        # not as its round trip through the loop's unit (`/ unit`, `* unit`):
+        # with zero steps, and for fully masked samples (in batch scope, a
+        # fully masked batch), as Keras's RNN keeps their states.
+        if sequences.shape[1] == 0:
+            trace_last = start_trace
+        else:
+            trace_last = cell.trace_from_loop(trace_last)
+            if mask is not None:
+                updated = ops.any(ops.cast(mask, "bool"), axis=1)
+                if batch_scope:
+                    updated = ops.any(updated)
+                else:
+                    updated = ops.reshape(updated, (-1, 1, 1))
+                trace_last = ops.where(updated, trace_last, start_trace)
         trace_last = ops.reshape(trace_last, (-1, cell.memory_size * cell.hidden_dim))
         if batch_scope:
             trace_last = ops.broadcast_to(

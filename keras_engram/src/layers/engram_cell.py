@@ -204,6 +204,18 @@ class EngramCell(keras.layers.Layer):
         """
         return 1.0 if self.trace_clip is None else self.trace_clip
 
+    @property
+    def loop_noise_stddev(self):
+        """Stddev of the `noise` `recurrent_step` takes, in the loop's trace unit.
+
+        `trace_noise_stddev * hebbian_lr / loop_trace_unit`. The step adds
+        its noise to the trace as it comes, so a normal draw with this stddev
+        is the `hebbian_lr * noise` of the cell's maths (`noise ~ N(0,
+        trace_noise_stddev^2)`) expressed in the loop's unit. The `Engram`
+        layer draws it before its time loop.
+        """
+        return self.trace_noise_stddev * self.hebbian_lr / self.loop_trace_unit
+
     def trace_to_loop(self, trace):
         """A trace (any shape) in the loop's unit, `trace / loop_trace_unit`."""
         unit = self.loop_trace_unit
@@ -302,10 +314,9 @@ class EngramCell(keras.layers.Layer):
                 `trace_as_matrix`; a time loop carries it in this form), in
                 the loop's unit (`trace_to_loop`).
             noise: flat `(rows, memory_size * hidden_dim)` tensor (rows 1, or
-                the batch size in sample scope) already multiplied by
-                `hebbian_lr / loop_trace_unit` (the layer draws it with that
-                factor in its stddev), reshaped here to the trace's matrix
-                form; or None.
+                the batch size in sample scope) drawn with stddev
+                `loop_noise_stddev` (it carries the rate and the loop's unit),
+                reshaped here to the trace's matrix form; or None.
             mask: `(batch, 1)` boolean tensor or None; masked samples keep
                 their state.
 
