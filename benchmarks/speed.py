@@ -23,7 +23,12 @@ sequence length 28/256/1024 x memory 64/512 for the ENN.
 
 The allocator matters on CPU (see docs/performance.md): child processes
 inherit LD_PRELOAD (e.g. LD_PRELOAD=libtcmalloc_minimal.so.4) and glibc's
-MALLOC_* tunables, and the header names them.
+MALLOC_* tunables, and the header names them. `--allocators` measures the
+models under several allocators in the same interleaved rounds instead, and
+adds a table of each allocator's speed-up over the first one:
+
+    KERAS_BACKEND=torch python benchmarks/speed.py --models ENN \
+        --allocators glibc glibc-tuned tcmalloc
 """
 
 import argparse
@@ -38,6 +43,18 @@ import time
 
 HIDDEN, MEMORY, STEPS, FEATURES, BATCH, CLASSES = 128, 64, 28, 28, 128, 10
 MATCHED_LSTM = 214
+
+# glibc keeps freed memory up to 32 MiB per block mapped and never trims the
+# heap's top back to the kernel, so fresh multi-megabyte tensors do not
+# page-fault in again (docs/performance.md, "Why").
+GLIBC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+TCMALLOC_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib64/libtcmalloc_minimal.so.4",
+    "/usr/local/lib/libtcmalloc_minimal.so.4",
+)
+ALLOCATORS = ("inherit", "glibc", "glibc-tuned", "tcmalloc")
 
 MODELS = {
     "ENN seed mode (batch trace)": dict(kind="enn", trace_scope="batch"),
@@ -161,13 +178,34 @@ def worker(args):
 # --------------------------------------------------------------------- driver
 
 
-def measure(spec, args, steps=STEPS, memory=MEMORY, samples=None):
+def allocator_env(name):
+    """The child environment for allocator `name` (one of `ALLOCATORS`)."""
+    env = dict(os.environ)
+    if name == "inherit":
+        return env
+    env.pop("LD_PRELOAD", None)
+    for key in [key for key in env if key.startswith("MALLOC_")]:
+        del env[key]
+    if name == "glibc-tuned":
+        env.update(GLIBC_TUNED)
+    elif name == "tcmalloc":
+        found = [path for path in TCMALLOC_CANDIDATES if os.path.exists(path)]
+        if not found:
+            raise SystemExit(
+                "Expected libtcmalloc_minimal.so.4 for --allocators tcmalloc (Debian/Ubuntu: "
+                f"apt install libtcmalloc-minimal4). Received: none of {TCMALLOC_CANDIDATES}"
+            )
+        env["LD_PRELOAD"] = found[0]
+    return env
+
+
+def measure(spec, args, steps=STEPS, memory=MEMORY, samples=None, env=None):
     command = [
         sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec),
         "--steps", str(steps), "--memory", str(memory), "--hidden", str(args.hidden),
         "--batch", str(args.batch), "--samples", str(samples or args.samples), "--jit", args.jit,
     ]
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     if spec["kind"] == "seed":
         env["KERAS_BACKEND"] = "tensorflow"  # the seed is TensorFlow-only
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -195,61 +233,93 @@ def model_tables(selected, args):
     drifts by up to 2x within an hour). A model's row is the median of its
     rounds; a ratio is the median of the per-round ratios, each between two
     models measured minutes apart, with the lowest and highest in brackets.
+    With several `args.allocators`, every model runs under each of them in
+    the same rounds (a row per model and allocator).
     """
-    names = list(selected)
-    rounds = {name: [] for name in names}
+    allocators = args.allocators
+    runs = [(name, alloc) for name in selected for alloc in allocators]
+    rounds = {run: [] for run in runs}
     errors = {}
     for index in range(args.rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            if name in errors:
+        shift = index % len(runs)
+        for run in runs[shift:] + runs[:shift]:
+            if run in errors:
                 continue
-            result = measure(selected[name], args, args.steps, args.memory)
+            name, alloc = run
+            result = measure(selected[name], args, args.steps, args.memory,
+                             env=allocator_env(alloc))
             if "error" in result:
-                errors[name] = result["error"]
+                errors[run] = result["error"]
             else:
-                rounds[name].append(result)
+                rounds[run].append(result)
         print(f"round {index + 1} of {args.rounds} done", file=sys.stderr, flush=True)
+
+    def label(run):
+        name, alloc = run
+        return name if len(allocators) == 1 else f"{name} [{alloc}]"
 
     print()
     print("| model | params | compile s | train samples/s | inference samples/s | peak MB |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name in names:
-        if name in errors:
-            print(f"| {name} | failed: {errors[name]} | | | | |")
+    for run in runs:
+        if run in errors:
+            print(f"| {label(run)} | failed: {errors[run]} | | | | |")
             continue
-        runs = rounds[name]
-        row = {key: statistics.median([run[key] for run in runs])
+        results = rounds[run]
+        row = {key: statistics.median([result[key] for result in results])
                for key in ("compile_s", "train_sps", "infer_sps", "peak_mb")}
-        print(f"| {name} | {runs[0]['params']:,} | {row['compile_s']:.1f} | "
+        print(f"| {label(run)} | {results[0]['params']:,} | {row['compile_s']:.1f} | "
               f"{row['train_sps']:,.0f} | {row['infer_sps']:,.0f} | {row['peak_mb']:,.0f} |")
 
     def ratio(a, b, key):
         if a in errors or b in errors or a not in rounds or b not in rounds:
             return "-"
         pairs = [x[key] / y[key] for x, y in zip(rounds[a], rounds[b])]
+        if not pairs:
+            return "-"
         if len(pairs) == 1:
             return f"{pairs[0]:.2f}x"
         return f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
 
     seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
-    print()
-    print(f"Ratios: median of {args.rounds} rounds (lowest-highest round)")
-    print()
-    print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | inference / LSTM(214) |")
-    print("|---|---:|---:|---:|---:|")
-    for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)"):
-        if mode in selected:
-            print(f"| {mode} | {ratio(mode, seed, 'train_sps')} | {ratio(mode, seed, 'infer_sps')} | "
-                  f"{ratio(mode, matched, 'train_sps')} | {ratio(mode, matched, 'infer_sps')} |")
+    modes = [mode for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)")
+             if mode in selected]
+    if modes and (seed in selected or matched in selected):
+        print()
+        print(f"Ratios: median of {args.rounds} rounds (lowest-highest round)")
+        print()
+        print("| ENN mode | train / seed | inference / seed | train / LSTM(214) | "
+              "inference / LSTM(214) |")
+        print("|---|---:|---:|---:|---:|")
+        for alloc in allocators:
+            for mode in modes:
+                run = (mode, alloc)
+                print(f"| {label(run)} | {ratio(run, (seed, alloc), 'train_sps')} | "
+                      f"{ratio(run, (seed, alloc), 'infer_sps')} | "
+                      f"{ratio(run, (matched, alloc), 'train_sps')} | "
+                      f"{ratio(run, (matched, alloc), 'infer_sps')} |")
+
+    if len(allocators) > 1:
+        base = allocators[0]
+        print()
+        print(f"Allocators: samples/s under each allocator / under {base}, same model, "
+              "median of the rounds (lowest-highest)")
+        print()
+        print("| model | allocator | train | inference |")
+        print("|---|---|---:|---:|")
+        for name in selected:
+            for alloc in allocators[1:]:
+                print(f"| {name} | {alloc} | {ratio((name, alloc), (name, base), 'train_sps')} | "
+                      f"{ratio((name, alloc), (name, base), 'infer_sps')} |")
 
 
-def allocator():
-    """The allocator the child processes inherit: LD_PRELOAD, or glibc with its tunables."""
-    preloaded = os.path.basename(os.environ.get("LD_PRELOAD", ""))
+def allocator(env=None):
+    """The allocator of `env` (default: this process's): LD_PRELOAD, or glibc with its tunables."""
+    env = os.environ if env is None else env
+    preloaded = os.path.basename(env.get("LD_PRELOAD", ""))
     if preloaded:
         return preloaded
-    tunables = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MALLOC_"))
+    tunables = sorted(f"{k}={v}" for k, v in env.items() if k.startswith("MALLOC_"))
     return "glibc malloc" + (f" ({', '.join(tunables)})" if tunables else "")
 
 
@@ -265,19 +335,27 @@ def main():
     parser.add_argument("--models", nargs="*", help="substrings of the model names to run")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved measurements of every model (medians are reported)")
+    parser.add_argument("--allocators", nargs="+", choices=ALLOCATORS, default=["inherit"],
+                        help="run every model under each of these allocators, side by side "
+                             "(inherit: this environment's; glibc: without LD_PRELOAD and "
+                             "MALLOC_*; glibc-tuned: glibc with MALLOC_MMAP_THRESHOLD_ and "
+                             "MALLOC_TRIM_THRESHOLD_ raised; tcmalloc: LD_PRELOAD of "
+                             "libtcmalloc_minimal)")
     parser.add_argument("--scaling", action="store_true", help="add the ENN scaling table")
     parser.add_argument("--scaling-batch", type=int, default=8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"Expected --rounds to be a positive int. Received: --rounds={args.rounds}")
+    if len(set(args.allocators)) != len(args.allocators):
+        parser.error(f"Expected distinct --allocators. Received: --allocators={args.allocators}")
     if args.worker:
         return worker(args)
 
     backend, version_text = versions()
     print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
           f"backend {backend} ({version_text}), jit_compile={args.jit}, "
-          f"allocator {allocator()}")
+          f"allocator {'; '.join(allocator(allocator_env(a)) for a in args.allocators)}")
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
           f"{args.memory}, batch {args.batch}, {args.samples} training samples timed per round, "
           f"{args.rounds} rounds")
