@@ -275,8 +275,6 @@ def model_tables(selected, args):
         if a in errors or b in errors or a not in rounds or b not in rounds:
             return "-"
         pairs = [x[key] / y[key] for x, y in zip(rounds[a], rounds[b])]
-        if not pairs:
-            return "-"
         if len(pairs) == 1:
             return f"{pairs[0]:.2f}x"
         return f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"

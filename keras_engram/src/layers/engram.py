@@ -295,6 +295,8 @@ class Engram(keras.layers.RNN):
         """The time loop. Returns `(last_output, outputs, [h, H], attention)`."""
         cell = self.cell
         batch_scope = cell.trace_scope == "batch"
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             if mask is not None:
@@ -317,7 +319,7 @@ class Engram(keras.layers.RNN):
 
         xs = [ops.transpose(z, (1, 0, 2)), ops.transpose(drive, (1, 0, 2))]
         if mask is not None:
-            xs.append(ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1))
+            xs.append(ops.expand_dims(ops.transpose(mask, (1, 0)), -1))
         use_noise = bool(training) and cell.trace_noise_stddev > 0
         if use_noise:
             # One draw of the trace's shape per step, shared by the batch (as
@@ -376,7 +378,7 @@ class Engram(keras.layers.RNN):
         else:
             trace_last = cell.trace_from_loop(trace_last)
             if mask is not None:
-                updated = ops.any(ops.cast(mask, "bool"), axis=1)
+                updated = ops.any(mask, axis=1)
                 if batch_scope:
                     updated = ops.any(updated)
                 else:
