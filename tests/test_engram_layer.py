@@ -207,6 +207,44 @@ def test_engram_is_a_keras_rnn_and_trains_in_fit():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+def test_xla_is_declined_only_where_tensorflow_would_need_its_while_loop():
+    """XLA cannot compile the gradient of Keras's TF while_loop; the unrolled loop it can."""
+    from keras_engram.src.ops.scan import TF_UNROLL_MAX_STEPS
+
+    def built(steps, **kwargs):
+        layer = Engram(8, 4, **kwargs)
+        layer.build((None, steps, 3))
+        return layer.supports_jit
+
+    long = TF_UNROLL_MAX_STEPS + 1
+    on_tf = keras.backend.backend() == "tensorflow"
+    assert built(TF_UNROLL_MAX_STEPS) and built(long, unroll=True)
+    assert built(long) is not on_tf
+    assert built(None) is not on_tf
+    assert built(6, unroll=2) is not on_tf
+    assert Engram(8, 4).supports_jit is not on_tf  # not built yet: length unknown
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="torch.compile of a train step takes about a minute per model")
+def test_xla_training_step_equals_the_plain_one():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(16, 6, 3)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    losses, weights = [], []
+    for jit in (False, True):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((6, 3)), Engram(8, 4, trace_noise_stddev=0.0), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=jit)
+        assert model.jit_compile is jit
+        losses.append([float(model.train_on_batch(x, y)) for _ in range(3)])
+        weights.append(model.get_weights())
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for got, expected in zip(weights[1], weights[0]):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
+    assert losses[0][-1] != losses[0][0]  # the weights moved
+
+
 def test_bidirectional_wrapper():
     layer = keras.layers.Bidirectional(Engram(6, 3, return_sequences=True))
     out = layer(np.ones((2, 4, 3), "float32"))

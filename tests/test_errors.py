@@ -35,6 +35,12 @@ def test_bad_arguments(cls, kwargs, error, text):
         cls(**kwargs)
 
 
+@pytest.mark.parametrize("unroll, error", [(0, ValueError), (-2, ValueError), ("yes", TypeError), (1.5, TypeError)])
+def test_bad_unroll(unroll, error):
+    with pytest.raises(error, match="Expected `unroll` to be a positive integer. Received: unroll="):
+        Engram(8, 4, unroll=unroll)
+
+
 def test_message_is_keras_style():
     with pytest.raises(ValueError, match=r"Expected `hebbian_lr` to be in \[0.0, 1.0\]\. Received: hebbian_lr=2.0"):
         Engram(8, 4, hebbian_lr=2.0)

@@ -6,6 +6,7 @@ import pytest
 import numpy_reference as ref
 from helpers import make_engram, to_numpy
 from keras_engram.layers import EngramCell
+from keras_engram.src.ops.scan import TF_UNROLL_MAX_STEPS
 
 TOL = 1e-5
 
@@ -35,23 +36,21 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("scope", ["sample", "batch"])
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("go_backwards", [False, True])
-def test_sequence_matches_numpy_reference(scope, case, go_backwards):
-    spec = CASES[case]
+def check_sequence_against_reference(scope, batch, steps, mask, go_backwards=False, **layer_kwargs):
     rng = np.random.default_rng(7)
-    batch, steps, features, hidden, slots = spec["batch"], spec["steps"], 5, 8, 6
+    features, hidden, slots = 5, 8, 6
     layer = make_engram(
         features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
         hebbian_lr=0.3, return_sequences=True, return_state=True, go_backwards=go_backwards,
+        **layer_kwargs,
     )
     x = rng.normal(0, 1, (batch, steps, features)).astype("float32")
-    mask = None
-    if spec["mask"]:
+    if mask:
         mask = rng.uniform(size=(batch, steps)) > 0.3
         mask[0, :] = False  # one fully padded sample
         mask[1, 0] = True
+    else:
+        mask = None
     h0, H0 = random_states(rng, batch, slots, hidden, scope)
 
     out, h, H, att = layer(
@@ -68,6 +67,32 @@ def test_sequence_matches_numpy_reference(scope, case, go_backwards):
     assert_close(to_numpy(att), r_att, "attention")
     # The trace moved away from its start (the test exercises the Hebbian path).
     assert np.abs(r_H - H0).max() > 1e-3
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_sequence_matches_numpy_reference(scope, case, go_backwards):
+    check_sequence_against_reference(scope, go_backwards=go_backwards, **CASES[case])
+
+
+# Each form of the time loop. TensorFlow: an unrolled graph by default up to
+# TF_UNROLL_MAX_STEPS steps and with unroll=True, a tf.while_loop above that
+# and with an int. JAX: its scan without and with unrolling. torch: one loop.
+LONG = TF_UNROLL_MAX_STEPS + 8
+LOOPS = {
+    "default_short": (False, 6),
+    "default_long": (False, LONG),
+    "unrolled_long": (True, LONG),
+    "int_short": (2, 6),
+}
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_every_time_loop_matches_numpy_reference(scope, loop):
+    unroll, steps = LOOPS[loop]
+    check_sequence_against_reference(scope, batch=4, steps=steps, mask=True, unroll=unroll)
 
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])

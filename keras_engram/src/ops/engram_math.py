@@ -55,21 +55,40 @@ def cosine_attention(query, memory, temperature):
     if len(memory.shape) == 2:
         return ops.softmax(query @ ops.transpose(l2_normalize(memory)), axis=-1)
     # One bank per sample: scale the dot products by each key's inverse norm
-    # instead of writing a normalised copy of the whole bank. On torch the
-    # dot products are a row-vector product `q^T E^T` per sample, because its
-    # batched matrix-vector path (`E q`) is about 6x slower on CPU at the
-    # paper's size; TensorFlow trains 10 % faster with `E q`, JAX is even.
-    if keras.backend.backend() == "torch":
-        dots = ops.squeeze(ops.expand_dims(query, 1) @ ops.swapaxes(memory, 1, 2), 1)
-    else:
-        dots = ops.squeeze(memory @ ops.expand_dims(query, -1), -1)
+    # instead of writing a normalised copy of the whole bank.
+    dots = _per_sample_dots(query, memory)
     return ops.softmax(dots * inverse_l2_norm(memory, keepdims=False), axis=-1)
 
 
+def _per_sample_dots(query, memory):
+    """`(batch, dim)` x `(batch, slots, dim)` -> `(batch, slots)`: each sample's `E q`.
+
+    torch: a row-vector product `q^T E^T` per sample; its batched
+    matrix-vector path (`E q`) is about 6x slower on CPU at the paper's size.
+    TensorFlow: a multiply and a sum, no batched matmul: TensorFlow 2.21's
+    oneDNN batched matmul (`BatchMatMulMkl`) corrupted the heap in 1-4 of 16
+    short training runs in the unrolled time loop (`keras_engram.src.ops.scan`),
+    none in 40 with this form; training time is unchanged, per-sample
+    inference takes 1.04-1.10x as long (docs/performance.md). JAX: `E q`.
+    """
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return ops.squeeze(ops.expand_dims(query, 1) @ ops.swapaxes(memory, 1, 2), 1)
+    if backend == "tensorflow":
+        return ops.sum(memory * ops.expand_dims(query, 1), axis=-1)
+    return ops.squeeze(memory @ ops.expand_dims(query, -1), -1)
+
+
 def attention_read(weights, memory):
-    """Weighted sum of memory rows: `(batch, slots)` x memory -> `(batch, dim)`."""
+    """Weighted sum of memory rows: `(batch, slots)` x memory -> `(batch, dim)`.
+
+    With one bank per sample, TensorFlow sums the weighted rows instead of a
+    batched matmul (see `_per_sample_dots`).
+    """
     if len(memory.shape) == 2:
         return weights @ memory
+    if keras.backend.backend() == "tensorflow":
+        return ops.sum(ops.expand_dims(weights, 2) * memory, axis=1)
     return ops.squeeze(ops.expand_dims(weights, 1) @ memory, 1)
 
 
