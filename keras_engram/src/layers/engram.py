@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
+from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.engram_cell import EngramCell
-from keras_engram.src import validation
 from keras_engram.src.ops.scan import scan
 from keras_engram.src.ops.scan import unrolls_on_tensorflow
 from keras_engram.src.precision import full_precision

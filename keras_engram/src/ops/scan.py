@@ -23,7 +23,7 @@ def unrolls_on_tensorflow(steps, unroll=False):
     saved tensors back from lists, and XLA can compile it (`jit_compile=True`,
     Keras's default on a TensorFlow GPU), which it cannot do for the
     gradient of Keras's `while_loop` (no `maximum_iterations`). The price is
-    tracing time, about 0.16 s per step for a training function at the
+    tracing time, about 0.2 s per step for a training function at the
     paper's size, hence the bound (docs/performance.md).
     """
     if steps is None:
