@@ -95,6 +95,17 @@ def test_every_time_loop_matches_numpy_reference(scope, loop):
     check_sequence_against_reference(scope, batch=4, steps=steps, mask=True, unroll=unroll)
 
 
+# Both forms of the integrator on every backend: the encoder's share hoisted
+# out of the loop (TensorFlow's default) and `[z; m; h]` in one matmul (JAX's
+# and torch's; EngramCell.hoists_encoder_drive).
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("hoisted", [False, True])
+def test_both_integrator_forms_match_numpy_reference(scope, hoisted, monkeypatch):
+    monkeypatch.setattr(EngramCell, "hoists_encoder_drive", property(lambda self: hoisted))
+    check_sequence_against_reference(scope, batch=4, steps=6, mask=True)
+    check_sequence_against_reference(scope, batch=3, steps=5, mask=False, integrator_units=11)
+
+
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 def test_single_cell_step_matches_numpy_reference(scope):
     rng = np.random.default_rng(3)

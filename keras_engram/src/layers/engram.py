@@ -48,11 +48,13 @@ class Engram(keras.layers.RNN):
     """Engram Neural Network recurrent layer (Szelogowski, 2025).
 
     Runs an `EngramCell` over the time axis, like `keras.layers.LSTM` runs an
-    `LSTMCell`. The input encoder and its share of the integrator do not depend
-    on the previous step, so they are computed for all steps in one batched
-    matmul before the loop; the loop (`keras.ops.scan`) carries only the
-    recurrent part. Trace noise (training only) is drawn before the loop from
-    the cell's seeded generator, so no random numbers are drawn inside it: one
+    `LSTMCell`. The input encoder and its LayerNorm do not depend on the
+    previous step, so they are computed for all steps in one batched matmul
+    before the loop (on TensorFlow also the encoder's share of the
+    integrator; see `EngramCell.hoists_encoder_drive`); the loop
+    (`keras.ops.scan`) carries the recurrent part. Trace noise (training
+    only) is drawn before the loop from the cell's seeded generator, so no
+    random numbers are drawn inside it: one
     `(memory_size, hidden_dim)` draw per step, added to the trace of every
     sample of the batch, as tensorflow-engram adds one per step to its trace.
 
@@ -331,7 +333,7 @@ class Engram(keras.layers.RNN):
                 mask = ops.flip(mask, axis=1)
 
         z = cell.encode(sequences)
-        drive = cell.encoder_drive(z)
+        hoisted = cell.hoists_encoder_drive
         h0, trace0 = initial_state
         batch_rows = ops.shape(trace0)[0]
         # The loop carries the trace as a matrix, reshaped once here and once
@@ -345,7 +347,10 @@ class Engram(keras.layers.RNN):
         # `EngramCell.loop_trace_unit`).
         trace0 = cell.trace_to_loop(trace0)
 
-        xs = [ops.transpose(z, (1, 0, 2)), ops.transpose(drive, (1, 0, 2))]
+        xs = [ops.transpose(z, (1, 0, 2))]
+        if hoisted:
+            xs.append(ops.transpose(cell.encoder_drive(z), (1, 0, 2)))
+        mask_index = len(xs)
         if mask is not None:
             xs.append(ops.expand_dims(ops.transpose(mask, (1, 0)), -1))
         use_noise = bool(training) and cell.trace_noise_stddev > 0
@@ -366,8 +371,8 @@ class Engram(keras.layers.RNN):
 
         def step(carry, x):
             h_prev, trace = carry
-            z_t, drive_t = x[0], x[1]
-            mask_t = x[2] if mask is not None else None
+            z_t, drive_t = x[0], (x[1] if hoisted else None)
+            mask_t = x[mask_index] if mask is not None else None
             noise_t = x[-1] if use_noise else None
             h, trace, attention = cell.recurrent_step(
                 weights, z_t, drive_t, h_prev, trace, noise_t, mask_t
