@@ -393,7 +393,8 @@ class Engram(keras.layers.RNN):
             # Recomputing each step in the backward pass keeps only the carry
             # per step instead of a dozen saved activations, which on CPU live
             # in main memory: 1.4x faster training with the per-sample trace,
-            # 1.15x in batch scope (docs/performance.md). TF and torch gain
+            # 1.15x in batch scope when it was added, 1.02x with the
+            # one-matmul integrator (docs/performance.md). TF and torch gain
             # nothing from it.
             step = keras.remat(step)
         (h_last, trace_last), stacked = scan(
