@@ -83,8 +83,10 @@ def scan(step, init, xs, output_templates, unroll=False):
         new_carry, outputs = step(extended_carry[0], x)
         return (new_carry, outputs), (new_carry, outputs)
 
-    # Here `unroll` is an int, or True with a length unknown at tracing time
-    # (Keras's TF scan then runs as many parallel iterations as steps).
+    # Here `unroll` is False (a length above TF_UNROLL_MAX_STEPS, or unknown
+    # at tracing time: TF_PARALLEL_ITERATIONS), an int (at least that many),
+    # or True with an unknown length (Keras's TF scan then runs as many
+    # parallel iterations as steps).
     parallel = True if unroll is True else max(TF_PARALLEL_ITERATIONS, int(unroll))
     (final_carry, _), (_, stacked) = ops.scan(
         extended_step, (init, output_templates), xs, unroll=parallel
