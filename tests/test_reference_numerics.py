@@ -39,10 +39,10 @@ CASES = {
 def check_sequence_against_reference(scope, batch, steps, mask, go_backwards=False, **layer_kwargs):
     rng = np.random.default_rng(7)
     features, hidden, slots = 5, 8, 6
+    layer_kwargs.setdefault("hebbian_lr", 0.3)
     layer = make_engram(
         features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
-        hebbian_lr=0.3, return_sequences=True, return_state=True, go_backwards=go_backwards,
-        **layer_kwargs,
+        return_sequences=True, return_state=True, go_backwards=go_backwards, **layer_kwargs,
     )
     x = rng.normal(0, 1, (batch, steps, features)).astype("float32")
     if mask:
@@ -104,6 +104,46 @@ def test_both_integrator_forms_match_numpy_reference(scope, hoisted, monkeypatch
     monkeypatch.setattr(EngramCell, "hoists_encoder_drive", property(lambda self: hoisted))
     check_sequence_against_reference(scope, batch=4, steps=6, mask=True)
     check_sequence_against_reference(scope, batch=3, steps=5, mask=False, integrator_units=11)
+
+
+# `engram_math.hebbian_update` forms the write with `rate / (1 - rate)` and
+# scales the sum by `1 - rate`; at rate 1 it takes the write alone.
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("hebbian_lr", [0.97, 1.0])
+def test_hebbian_rate_near_and_at_one_matches_numpy_reference(scope, hebbian_lr):
+    check_sequence_against_reference(scope, batch=4, steps=6, mask=True, hebbian_lr=hebbian_lr)
+
+
+# The step reads the effective memory `M + s H` as `s (M / s + H)` and hands
+# the scale to the cosine (`engram_math.cosine_attention`'s `key_scale`); a
+# zero scale takes the bank alone, a negative one flips the cosine's sign.
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("scale_factor", [0.0, -0.7, 3.0])
+def test_zero_negative_and_large_scale_factor_match_numpy_reference(scope, scale_factor):
+    check_sequence_against_reference(scope, batch=4, steps=6, mask=True, scale_factor=scale_factor)
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_near_zero_memory_rows_keep_the_reference_epsilon(scope):
+    # Keys shorter than 1e-6: the cosine's `max(|E|^2, 1e-12)` binds, so the
+    # key is scaled by 1e6 rather than normalised. The step's keys are
+    # `E / s`; its epsilon must scale with them for the attention (and so
+    # the trace's write) to match.
+    rng = np.random.default_rng(4)
+    batch, features, hidden, slots = 4, 5, 8, 4
+    layer = make_engram(features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
+                        hebbian_lr=0.5)
+    cell = layer.cell
+    bank = rng.normal(0, 1.5e-7, (slots, hidden))
+    assert (bank**2).sum(-1).max() < 1e-12
+    cell.memory_bank.assign(bank.astype("float32"))
+    x = rng.normal(0, 1, (batch, features)).astype("float32")
+    h0 = rng.normal(0, 0.5, (batch, hidden))
+    H0 = np.zeros((batch, slots, hidden) if scope == "sample" else (slots, hidden))
+    _, (_, H) = cell(x, [h0.astype("float32"), flat_trace(H0, batch)])
+    _, r_H, _ = ref.step(ref.cell_params(cell), x, h0, H0)
+    expected_H = flat_trace(r_H, batch) if scope == "batch" else r_H.reshape(batch, -1)
+    assert_close(to_numpy(H), expected_H.astype(np.float64), "trace")
 
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])

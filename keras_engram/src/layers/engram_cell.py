@@ -305,6 +305,9 @@ class EngramCell(keras.layers.Layer):
         kernel = ops.convert_to_tensor(self.hidden_integrator.kernel)
         h = self.hidden_dim
         weights = {"memory": ops.convert_to_tensor(self.memory_bank)}
+        scale = self.scale_factor * self.loop_trace_unit
+        if scale != 0.0:
+            weights["memory_over_scale"] = weights["memory"] / scale
         if self.hoists_encoder_drive:
             weights["read_kernel"] = kernel[h : 2 * h]
             weights["hidden_kernel"] = kernel[2 * h :]
@@ -343,13 +346,26 @@ class EngramCell(keras.layers.Layer):
         """
         slots, width = self.memory_size, self.hidden_dim
         per_sample = self.trace_scope == "sample"
-        memory = weights["memory"]
-        if per_sample:
-            memory = ops.expand_dims(memory, 0)
         unit = self.loop_trace_unit
-        effective = memory + (self.scale_factor * unit) * trace
-        attention = engram_math.cosine_attention(z, effective, self.effective_temperature)
-        recalled = engram_math.attention_read(attention, effective)
+        scale = self.scale_factor * unit
+        temperature = self.effective_temperature
+        if scale == 0.0:
+            # The trace does not reach the effective memory: the bank alone.
+            attention = engram_math.cosine_attention(z, weights["memory"], temperature)
+            recalled = engram_math.attention_read(attention, weights["memory"])
+        else:
+            # The effective memory `M + scale * H` (H in the loop's unit) is
+            # used as `scale * K` with `K = M / scale + H`: the cosine takes
+            # the scale as an argument and the read multiplies the small
+            # result, so no full-size product of the trace is formed (one
+            # pass over the per-sample trace fewer per step, forward and
+            # backward; docs/performance.md).
+            memory = weights["memory_over_scale"]
+            if per_sample:
+                memory = ops.expand_dims(memory, 0)
+            keys = trace + memory
+            attention = engram_math.cosine_attention(z, keys, temperature, key_scale=scale)
+            recalled = engram_math.attention_read(attention, keys) * scale
 
         if drive is None:
             integrator_inputs = ops.concatenate([z, recalled, h_prev], axis=-1)
@@ -366,18 +382,23 @@ class EngramCell(keras.layers.Layer):
 
         if mask is not None:
             attention = attention * ops.cast(mask, attention.dtype)
-        if per_sample:
-            write = engram_math.hebbian_write(attention, z, self.hebbian_lr / unit)
-        else:
+        count = None
+        if not per_sample:
             if mask is None:
                 count = ops.cast(ops.shape(z)[0], z.dtype)
             else:
                 count = ops.maximum(ops.sum(ops.cast(mask, z.dtype)), 1.0)
-            write = engram_math.hebbian_write(attention, z, self.hebbian_lr / unit, count)
         if noise is not None:
             noise = ops.reshape(noise, (-1, slots, width) if per_sample else (slots, width))
-        new_trace = engram_math.hebbian_decay_update(
-            trace, write, self.hebbian_lr, noise, unit_clip=self.trace_clip is not None
+        new_trace = engram_math.hebbian_update(
+            trace,
+            attention,
+            z,
+            self.hebbian_lr,
+            self.hebbian_lr / unit,
+            count=count,
+            noise=noise,
+            unit_clip=self.trace_clip is not None,
         )
 
         if mask is not None:

@@ -18,18 +18,18 @@ from keras import ops
 L2_EPSILON = 1e-12
 
 
-def inverse_l2_norm(x, axis=-1, keepdims=True):
-    """`rsqrt(max(sum(x**2), 1e-12))` along `axis`: the scale `l2_normalize` applies."""
+def inverse_l2_norm(x, axis=-1, keepdims=True, epsilon=L2_EPSILON):
+    """`rsqrt(max(sum(x**2), epsilon))` along `axis`: the scale `l2_normalize` applies."""
     squared = ops.sum(x * x, axis=axis, keepdims=keepdims)
-    return ops.rsqrt(ops.maximum(squared, L2_EPSILON))
+    return ops.rsqrt(ops.maximum(squared, epsilon))
 
 
-def l2_normalize(x, axis=-1):
+def l2_normalize(x, axis=-1, epsilon=L2_EPSILON):
     """Scales `x` to unit L2 norm along `axis`; a zero vector stays zero.
 
     Same convention as `tf.nn.l2_normalize`: `x * rsqrt(max(sum(x**2), 1e-12))`.
     """
-    return x * inverse_l2_norm(x, axis=axis)
+    return x * inverse_l2_norm(x, axis=axis, epsilon=epsilon)
 
 
 def effective_temperature(temperature, sparsity_strength):
@@ -37,27 +37,35 @@ def effective_temperature(temperature, sparsity_strength):
     return temperature / (1.0 + 10.0 * sparsity_strength)
 
 
-def cosine_attention(query, memory, temperature):
-    """Softmax over slots of the cosine similarity between `query` and `memory`.
+def cosine_attention(query, memory, temperature, key_scale=1.0):
+    """Softmax over slots of the cosine similarity between `query` and `key_scale * memory`.
 
     Args:
         query: `(batch, dim)` tensor.
         memory: `(slots, dim)` (one bank shared by the batch) or
             `(batch, slots, dim)` (one bank per sample).
         temperature: positive Python float dividing the similarities.
+        key_scale: nonzero Python float; the keys are `key_scale * memory`.
+            The cosine does not see the keys' scale, only its sign, so the
+            keys are never multiplied: the sign rides on the query and the
+            norm's epsilon (the `1e-12` of `l2_normalize`, applied to the
+            scaled keys) is divided by `key_scale**2`. The same values as
+            passing the scaled keys, to float rounding.
 
     Returns:
         `(batch, slots)` attention weights; each row sums to one.
     """
     # The temperature rides on the query's scale: one small multiply instead
     # of a division of the similarities.
-    query = query * (inverse_l2_norm(query) / temperature)
+    sign = -1.0 if key_scale < 0 else 1.0
+    query = query * (inverse_l2_norm(query) / (sign * temperature))
+    epsilon = L2_EPSILON / (key_scale * key_scale)
     if len(memory.shape) == 2:
-        return ops.softmax(query @ ops.transpose(l2_normalize(memory)), axis=-1)
+        return ops.softmax(query @ ops.transpose(l2_normalize(memory, epsilon=epsilon)), axis=-1)
     # One bank per sample: scale the dot products by each key's inverse norm
     # instead of writing a normalised copy of the whole bank.
     dots = _per_sample_dots(query, memory)
-    return ops.softmax(dots * inverse_l2_norm(memory, keepdims=False), axis=-1)
+    return ops.softmax(dots * inverse_l2_norm(memory, keepdims=False, epsilon=epsilon), axis=-1)
 
 
 def _per_sample_dots(query, memory):
@@ -109,18 +117,40 @@ def hebbian_write(attention, values, rate, count=None):
     return ops.transpose(attention * (rate / count)) @ values
 
 
-def hebbian_decay_update(trace, write, rate, noise=None, unit_clip=False):
-    """One Hebbian trace step: `(1 - rate) * trace + write + noise`, then `clip(., -1, 1)`.
+def hebbian_update(trace, attention, values, rate, write_rate, count=None, noise=None, unit_clip=False):
+    """One Hebbian trace step: `(1 - rate) * trace + write_rate * a (x) v + noise`, clipped.
 
-    `write` (from `hebbian_write`) and `noise` already carry the rate, so the
-    full-size trace is touched by one multiply and one add (two with noise)
-    before the clip. `noise` broadcasts against the trace. The clip is the
-    unit clip (`unit_clip=True`) because callers carry the trace in units of
-    its clip bound (see `EngramCell.loop_trace_unit`).
+    Args:
+        trace: the trace, `(batch, slots, dim)` or `(slots, dim)` (see
+            `hebbian_write`'s `count`).
+        attention: `(batch, slots)` weights.
+        values: `(batch, dim)` tensor written into the attended slots.
+        rate: Python float in [0, 1], the decay rate of the trace.
+        write_rate: Python float, the scale of the write (the Hebbian rate,
+            in the caller's unit of the trace).
+        count: as in `hebbian_write`.
+        noise: None, or a tensor that broadcasts against the trace and
+            already carries its rate.
+        unit_clip: clip the result to `[-1, 1]` (callers carry the trace in
+            units of its clip bound, see `EngramCell.loop_trace_unit`).
+
+    The write is formed with `write_rate / (1 - rate)`, the trace added to it
+    and the sum scaled by `1 - rate`: the same value to float rounding as
+    `(1 - rate) * trace + write`, with one full-size temporary instead of
+    two. On torch the add and the scale run in place (`+=`, `*=` on the fresh
+    write; other backends rebind, the same graph), and every full-size tensor
+    the eager step allocates costs page faults of fresh memory on CPU
+    (docs/performance.md).
     """
-    updated = trace * (1.0 - rate) + write
+    keep = 1.0 - rate
+    if keep > 0.0:
+        updated = hebbian_write(attention, values, write_rate / keep, count)
+        updated += trace
+        updated *= keep
+    else:
+        updated = hebbian_write(attention, values, write_rate, count)
     if noise is not None:
-        updated = updated + noise
+        updated += noise
     if unit_clip:
         updated = clip_to_unit(updated)
     return updated
