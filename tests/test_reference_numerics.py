@@ -116,51 +116,51 @@ def test_hebbian_rate_near_and_at_one_matches_numpy_reference(scope, hebbian_lr)
 
 # The step reads the effective memory `M + s H` as `s (M / s + H)` and hands
 # the scale to the cosine (`engram_math.cosine_attention`'s `key_scale`); a
-# zero scale takes the bank alone, a negative one flips the cosine's sign.
+# negative scale flips the cosine's sign; zero and tiny scales take the
+# plain form (`EngramCell.reads_scaled_keys`): at 1e-19 the keys `M / s`
+# would overflow float32 in their squared norms.
 @pytest.mark.parametrize("scope", ["sample", "batch"])
-@pytest.mark.parametrize("scale_factor", [0.0, -0.7, 3.0])
+@pytest.mark.parametrize("scale_factor", [0.0, 1e-19, -0.7, 3.0])
 def test_zero_negative_and_large_scale_factor_match_numpy_reference(scope, scale_factor):
     check_sequence_against_reference(scope, batch=4, steps=6, mask=True, scale_factor=scale_factor)
 
 
-@pytest.mark.parametrize("scope", ["sample", "batch"])
-def test_near_zero_memory_rows_keep_the_reference_epsilon(scope):
-    # Keys shorter than 1e-6: the cosine's `max(|E|^2, 1e-12)` binds, so the
-    # key is scaled by 1e6 rather than normalised. The step's keys are
-    # `E / s`; its epsilon must scale with them for the attention (and so
-    # the trace's write) to match.
-    rng = np.random.default_rng(4)
+def check_cell_step_against_reference(scope, seed, bank_std=None):
+    """One cell step against `ref.step`; `bank_std`: a fresh bank of that scale and a zero trace."""
+    rng = np.random.default_rng(seed)
     batch, features, hidden, slots = 4, 5, 8, 4
     layer = make_engram(features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
                         hebbian_lr=0.5)
     cell = layer.cell
-    bank = rng.normal(0, 1.5e-7, (slots, hidden))
-    assert (bank**2).sum(-1).max() < 1e-12
-    cell.memory_bank.assign(bank.astype("float32"))
-    x = rng.normal(0, 1, (batch, features)).astype("float32")
-    h0 = rng.normal(0, 0.5, (batch, hidden))
-    H0 = np.zeros((batch, slots, hidden) if scope == "sample" else (slots, hidden))
-    _, (_, H) = cell(x, [h0.astype("float32"), flat_trace(H0, batch)])
-    _, r_H, _ = ref.step(ref.cell_params(cell), x, h0, H0)
-    expected_H = flat_trace(r_H, batch) if scope == "batch" else r_H.reshape(batch, -1)
-    assert_close(to_numpy(H), expected_H.astype(np.float64), "trace")
-
-
-@pytest.mark.parametrize("scope", ["sample", "batch"])
-def test_single_cell_step_matches_numpy_reference(scope):
-    rng = np.random.default_rng(3)
-    batch, features, hidden, slots = 4, 5, 8, 4
-    layer = make_engram(features, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
-                        hebbian_lr=0.5)
-    cell = layer.cell
+    if bank_std is not None:
+        cell.memory_bank.assign(rng.normal(0, bank_std, (slots, hidden)).astype("float32"))
     x = rng.normal(0, 1, (batch, features)).astype("float32")
     h0, H0 = random_states(rng, batch, slots, hidden, scope)
+    if bank_std is not None:
+        H0 = np.zeros_like(H0)
     h, (h_state, H) = cell(x, [h0.astype("float32"), flat_trace(H0, batch)])
     r_h, r_H, _ = ref.step(ref.cell_params(cell), x, h0, H0)
     assert_close(to_numpy(h), r_h, "hidden")
     assert_close(to_numpy(h_state), r_h, "hidden state")
     expected_H = flat_trace(r_H, batch) if scope == "batch" else r_H.reshape(batch, -1)
     assert_close(to_numpy(H), expected_H.astype(np.float64), "trace")
+    return cell
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_near_zero_memory_rows_keep_the_reference_epsilon(scope):
+    # Keys shorter than 1e-6 (a tiny bank, a zero trace): the cosine's
+    # `max(|E|^2, 1e-12)` binds, so the key is scaled by 1e6 rather than
+    # normalised. The step's keys are `E / s`; its epsilon must scale with
+    # them for the attention (and so the trace's write) to match.
+    cell = check_cell_step_against_reference(scope, seed=4, bank_std=1.5e-7)
+    bank = to_numpy(cell.memory_bank).astype(np.float64)
+    assert (bank**2).sum(-1).max() < 1e-12
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_single_cell_step_matches_numpy_reference(scope):
+    check_cell_step_against_reference(scope, seed=3)
 
 
 def test_cell_inside_keras_rnn_equals_engram_layer():

@@ -227,6 +227,21 @@ class EngramCell(keras.layers.Layer):
         return trace if unit == 1.0 else trace * unit
 
     @property
+    def trace_read_scale(self):
+        """`scale_factor` in the loop's unit: `E = M + trace_read_scale * H_loop`."""
+        return self.scale_factor * self.loop_trace_unit
+
+    @property
+    def reads_scaled_keys(self):
+        """Whether `recurrent_step` reads `E` as `s (M / s + H_loop)`, `s = trace_read_scale`.
+
+        For `1e-4 <= |s| <= 1e4`. Outside that range (zero included) the
+        step forms `M + s H_loop` itself: `M / s` could overflow float32 in
+        the keys' squared norms, and a zero scale has no reciprocal.
+        """
+        return 1e-4 <= abs(self.trace_read_scale) <= 1e4
+
+    @property
     def effective_temperature(self):
         return engram_math.effective_temperature(self.temperature, self.sparsity_strength)
 
@@ -305,9 +320,8 @@ class EngramCell(keras.layers.Layer):
         kernel = ops.convert_to_tensor(self.hidden_integrator.kernel)
         h = self.hidden_dim
         weights = {"memory": ops.convert_to_tensor(self.memory_bank)}
-        scale = self.scale_factor * self.loop_trace_unit
-        if scale != 0.0:
-            weights["memory_over_scale"] = weights["memory"] / scale
+        if self.reads_scaled_keys:
+            weights["memory_over_scale"] = weights["memory"] / self.trace_read_scale
         if self.hoists_encoder_drive:
             weights["read_kernel"] = kernel[h : 2 * h]
             weights["hidden_kernel"] = kernel[2 * h :]
@@ -347,13 +361,9 @@ class EngramCell(keras.layers.Layer):
         slots, width = self.memory_size, self.hidden_dim
         per_sample = self.trace_scope == "sample"
         unit = self.loop_trace_unit
-        scale = self.scale_factor * unit
+        scale = self.trace_read_scale
         temperature = self.effective_temperature
-        if scale == 0.0:
-            # The trace does not reach the effective memory: the bank alone.
-            attention = engram_math.cosine_attention(z, weights["memory"], temperature)
-            recalled = engram_math.attention_read(attention, weights["memory"])
-        else:
+        if self.reads_scaled_keys:
             # The effective memory `M + scale * H` (H in the loop's unit) is
             # used as `scale * K` with `K = M / scale + H`: the cosine takes
             # the scale as an argument and the read multiplies the small
@@ -366,6 +376,14 @@ class EngramCell(keras.layers.Layer):
             keys = trace + memory
             attention = engram_math.cosine_attention(z, keys, temperature, key_scale=scale)
             recalled = engram_math.attention_read(attention, keys) * scale
+        else:
+            memory = weights["memory"]
+            if per_sample:
+                memory = ops.expand_dims(memory, 0)
+            effective = trace * scale
+            effective += memory
+            attention = engram_math.cosine_attention(z, effective, temperature)
+            recalled = engram_math.attention_read(attention, effective)
 
         if drive is None:
             integrator_inputs = ops.concatenate([z, recalled, h_prev], axis=-1)
