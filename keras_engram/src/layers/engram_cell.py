@@ -362,28 +362,27 @@ class EngramCell(keras.layers.Layer):
         per_sample = self.trace_scope == "sample"
         unit = self.loop_trace_unit
         scale = self.trace_read_scale
-        temperature = self.effective_temperature
-        if self.reads_scaled_keys:
+        scaled_keys = self.reads_scaled_keys
+        bank = weights["memory_over_scale" if scaled_keys else "memory"]
+        if per_sample:
+            bank = ops.expand_dims(bank, 0)
+        if scaled_keys:
             # The effective memory `M + scale * H` (H in the loop's unit) is
             # used as `scale * K` with `K = M / scale + H`: the cosine takes
             # the scale as an argument and the read multiplies the small
             # result, so no full-size product of the trace is formed (one
             # pass over the per-sample trace fewer per step, forward and
             # backward; docs/performance.md).
-            memory = weights["memory_over_scale"]
-            if per_sample:
-                memory = ops.expand_dims(memory, 0)
-            keys = trace + memory
-            attention = engram_math.cosine_attention(z, keys, temperature, key_scale=scale)
-            recalled = engram_math.attention_read(attention, keys) * scale
+            keys = trace + bank
+            key_scale = scale
         else:
-            memory = weights["memory"]
-            if per_sample:
-                memory = ops.expand_dims(memory, 0)
-            effective = trace * scale
-            effective += memory
-            attention = engram_math.cosine_attention(z, effective, temperature)
-            recalled = engram_math.attention_read(attention, effective)
+            keys = trace * scale
+            keys += bank
+            key_scale = 1.0
+        attention = engram_math.cosine_attention(
+            z, keys, self.effective_temperature, key_scale=key_scale
+        )
+        recalled = engram_math.attention_read(attention, keys) * key_scale
 
         if drive is None:
             integrator_inputs = ops.concatenate([z, recalled, h_prev], axis=-1)
