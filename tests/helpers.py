@@ -59,3 +59,61 @@ def build_seed_mode_model(name, **overrides):
     model = EngramNetwork(hidden_dim=16, memory_size=8, output_units=3, use_attention=True, **kwargs)
     model(np.zeros((1,) + shape, "float32"))
     return model
+
+
+def autodiff_gradients(fn, variables, inputs):
+    """Gradients of the scalar `fn(*inputs)` by the backend's own autodiff.
+
+    Args:
+        fn: callable taking backend tensors (one per entry of `inputs`) and
+            returning a scalar tensor; it may read `variables`.
+        variables: Keras variables to differentiate with respect to.
+        inputs: float32 NumPy arrays to differentiate with respect to.
+
+    Returns:
+        `(variable_gradients, input_gradients)`, lists of float64 arrays.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def pure(values, xs):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*xs)
+
+        grads = jax.grad(pure, argnums=(0, 1))([v.value for v in variables], [jax.numpy.asarray(x) for x in inputs])
+    elif backend == "torch":
+        import torch
+
+        xs = [keras.ops.convert_to_tensor(x).detach().requires_grad_() for x in inputs]
+        wrt = [v.value for v in variables] + xs
+        flat = torch.autograd.grad(fn(*xs), wrt)
+        grads = (flat[: len(variables)], flat[len(variables):])
+    else:
+        import tensorflow as tf
+
+        xs = [tf.constant(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            value = fn(*xs)
+        flat = tape.gradient(value, [v.value for v in variables] + xs)
+        grads = (flat[: len(variables)], flat[len(variables):])
+    return tuple([to_numpy(g).astype(np.float64) for g in part] for part in grads)
+
+
+def central_differences(fn, arrays, step=1e-6):
+    """Float64 central differences of the scalar `fn(*arrays)` for every entry of every array."""
+    arrays = [np.array(a, np.float64) for a in arrays]
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        for index in np.ndindex(a.shape):
+            saved = a[index]
+            a[index] = saved + step
+            up = fn(*arrays)
+            a[index] = saved - step
+            down = fn(*arrays)
+            a[index] = saved
+            g[index] = (up - down) / (2 * step)
+        grads.append(g)
+    return grads

@@ -94,7 +94,9 @@ class Engram(keras.layers.RNN):
             in batch scope the shared trace is updated from the unmasked
             samples only. A sample with every step masked returns its
             initial states bit for bit.
-        training: bool, enables the trace noise.
+        training: bool, enables the trace noise (and, on torch in sample
+            scope, the hand-written gradients of the trace's step; the
+            same values).
         return_attention_scores: bool, also return the per-step attention
             weights, `(batch, timesteps, memory_size)`, last in the outputs.
 
@@ -375,7 +377,7 @@ class Engram(keras.layers.RNN):
             mask_t = x[mask_index] if mask is not None else None
             noise_t = x[-1] if use_noise else None
             h, trace, attention = cell.recurrent_step(
-                weights, z_t, drive_t, h_prev, trace, noise_t, mask_t
+                weights, z_t, drive_t, h_prev, trace, noise_t, mask_t, training=bool(training)
             )
             outputs = []
             if collect_sequence:

@@ -6,6 +6,7 @@ from keras import ops
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.ops import engram_math
+from keras_engram.src.ops import trace_gradients
 from keras_engram.src.precision import full_precision
 
 TRACE_SCOPES = ("sample", "batch")
@@ -81,7 +82,9 @@ class EngramCell(keras.layers.Layer):
         inputs: `(batch, features)` tensor.
         states: list `[h, H]` of `(batch, hidden_dim)` and
             `(batch, memory_size * hidden_dim)` tensors.
-        training: unused by the bare cell (kept for the RNN contract).
+        training: the bare cell draws no noise; on torch a training step uses
+            the hand-written gradients (`hand_written_trace_gradients`, same
+            values).
 
     Returns:
         `(h, [h, H])`, the output and the new states.
@@ -242,6 +245,26 @@ class EngramCell(keras.layers.Layer):
         return 1e-4 <= abs(self.trace_read_scale) <= 1e4
 
     @property
+    def hand_written_trace_gradients(self):
+        """Whether training steps differentiate the per-sample trace by hand.
+
+        True on torch in sample scope with the scaled keys
+        (`reads_scaled_keys`): in training (`recurrent_step(...,
+        training=True)`) the attention, the read and the trace's decay and
+        write then go through `keras_engram.src.ops.trace_gradients`. Per
+        step the backward pass then forms four tensors of the trace's size
+        (three in those functions, the clip's gradient under autograd)
+        where torch's autograd alone formed about nine. The same values; inference
+        runs the plain ops (no backward pass to save). JAX and TensorFlow
+        differentiate the maths themselves (docs/performance.md).
+        """
+        return (
+            keras.backend.backend() == "torch"
+            and self.trace_scope == "sample"
+            and self.reads_scaled_keys
+        )
+
+    @property
     def effective_temperature(self):
         return engram_math.effective_temperature(self.temperature, self.sparsity_strength)
 
@@ -333,7 +356,7 @@ class EngramCell(keras.layers.Layer):
             weights["layer_norm2"] = self._loop_weights(self.layer_norm2)
         return weights
 
-    def recurrent_step(self, weights, z, drive, h_prev, trace, noise=None, mask=None):
+    def recurrent_step(self, weights, z, drive, h_prev, trace, noise=None, mask=None, training=False):
         """The part of a step that depends on the previous state.
 
         Args:
@@ -353,6 +376,10 @@ class EngramCell(keras.layers.Layer):
                 reshaped here to the trace's matrix form; or None.
             mask: `(batch, 1)` boolean tensor or None; masked samples keep
                 their state.
+            training: whether a backward pass will follow: then the step
+                uses the hand-written gradients where
+                `hand_written_trace_gradients` says so. The values are the
+                same either way.
 
         Returns:
             `(h, trace, attention)`, the trace in the loop's unit; attention
@@ -366,23 +393,31 @@ class EngramCell(keras.layers.Layer):
         bank = weights["memory_over_scale" if scaled_keys else "memory"]
         if per_sample:
             bank = ops.expand_dims(bank, 0)
-        if scaled_keys:
-            # The effective memory `M + scale * H` (H in the loop's unit) is
-            # used as `scale * K` with `K = M / scale + H`: the cosine takes
-            # the scale as an argument and the read multiplies the small
-            # result, so no full-size product of the trace is formed (one
-            # pass over the per-sample trace fewer per step, forward and
-            # backward; docs/performance.md).
-            keys = trace + bank
-            key_scale = scale
+        key_scale = scale if scaled_keys else 1.0
+        hand_written = training and self.hand_written_trace_gradients
+        if hand_written:
+            # The keys `bank + trace` inside a function with its own backward.
+            query = engram_math.attention_query(z, self.effective_temperature, key_scale)
+            attention, recalled = trace_gradients.attend_and_read(
+                query, trace, bank, engram_math.key_epsilon(key_scale)
+            )
         else:
-            keys = trace * scale
-            keys += bank
-            key_scale = 1.0
-        attention = engram_math.cosine_attention(
-            z, keys, self.effective_temperature, key_scale=key_scale
-        )
-        recalled = engram_math.attention_read(attention, keys) * key_scale
+            if scaled_keys:
+                # The effective memory `M + scale * H` (H in the loop's unit)
+                # is used as `scale * K` with `K = M / scale + H`: the cosine
+                # takes the scale as an argument and the read multiplies the
+                # small result, so no full-size product of the trace is
+                # formed (one pass over the per-sample trace fewer per step,
+                # forward and backward; docs/performance.md).
+                keys = trace + bank
+            else:
+                keys = trace * scale
+                keys += bank
+            attention = engram_math.cosine_attention(
+                z, keys, self.effective_temperature, key_scale=key_scale
+            )
+            recalled = engram_math.attention_read(attention, keys)
+        recalled = recalled * key_scale
 
         if drive is None:
             integrator_inputs = ops.concatenate([z, recalled, h_prev], axis=-1)
@@ -407,16 +442,23 @@ class EngramCell(keras.layers.Layer):
                 count = ops.maximum(ops.sum(ops.cast(mask, z.dtype)), 1.0)
         if noise is not None:
             noise = ops.reshape(noise, (-1, slots, width) if per_sample else (slots, width))
-        new_trace = engram_math.hebbian_update(
-            trace,
-            attention,
-            z,
-            self.hebbian_lr,
-            self.hebbian_lr / unit,
-            count=count,
-            noise=noise,
-            unit_clip=self.trace_clip is not None,
-        )
+        if hand_written and self.hebbian_lr < 1.0:
+            new_trace = trace_gradients.decay_and_write(
+                trace, attention, z, 1.0 - self.hebbian_lr, self.hebbian_lr / unit, noise=noise
+            )
+            if self.trace_clip is not None:
+                new_trace = engram_math.clip_to_unit(new_trace)
+        else:
+            new_trace = engram_math.hebbian_update(
+                trace,
+                attention,
+                z,
+                self.hebbian_lr,
+                self.hebbian_lr / unit,
+                count=count,
+                noise=noise,
+                unit_clip=self.trace_clip is not None,
+            )
 
         if mask is not None:
             h = ops.where(mask, h, h_prev)
@@ -475,7 +517,8 @@ class EngramCell(keras.layers.Layer):
         if self.trace_scope == "batch":
             trace_matrix = ops.mean(trace_matrix, axis=0)
         h, trace_matrix, _ = self.recurrent_step(
-            self.recurrent_weights(), z, drive, h_prev, self.trace_to_loop(trace_matrix)
+            self.recurrent_weights(), z, drive, h_prev, self.trace_to_loop(trace_matrix),
+            training=bool(training),
         )
         new_trace = ops.reshape(
             self.trace_from_loop(trace_matrix), (-1, self.memory_size * self.hidden_dim)

@@ -55,17 +55,30 @@ def cosine_attention(query, memory, temperature, key_scale=1.0):
     Returns:
         `(batch, slots)` attention weights; each row sums to one.
     """
-    # The temperature rides on the query's scale: one small multiply instead
-    # of a division of the similarities.
-    sign = -1.0 if key_scale < 0 else 1.0
-    query = query * (inverse_l2_norm(query) / (sign * temperature))
-    epsilon = L2_EPSILON / (key_scale * key_scale)
+    query = attention_query(query, temperature, key_scale)
+    epsilon = key_epsilon(key_scale)
     if len(memory.shape) == 2:
         return ops.softmax(query @ ops.transpose(l2_normalize(memory, epsilon=epsilon)), axis=-1)
     # One bank per sample: scale the dot products by each key's inverse norm
     # instead of writing a normalised copy of the whole bank.
     dots = _per_sample_dots(query, memory)
     return ops.softmax(dots * inverse_l2_norm(memory, keepdims=False, epsilon=epsilon), axis=-1)
+
+
+def attention_query(query, temperature, key_scale=1.0):
+    """The query `cosine_attention` multiplies the unit keys with.
+
+    Unit-normalised and divided by the temperature and by the sign of
+    `key_scale`: the temperature rides on the query's scale (one small
+    multiply instead of a division of the similarities).
+    """
+    sign = -1.0 if key_scale < 0 else 1.0
+    return query * (inverse_l2_norm(query) / (sign * temperature))
+
+
+def key_epsilon(key_scale=1.0):
+    """The floor of the squared norms of keys carried as `memory = keys / key_scale`."""
+    return L2_EPSILON / (key_scale * key_scale)
 
 
 def _per_sample_dots(query, memory):
