@@ -30,11 +30,14 @@ class Case:
     inputs: dict  # name -> np.ndarray
     golden: callable = None  # (model, inputs) -> list of float64 arrays, or None
     stateful: bool = False  # forward runs twice (continuation); states reset between phases
+    # Outputs and gradients with training=True: the step torch trains with
+    # (hand-written gradients of the per-sample trace); for noise-free cases only.
+    training: bool = False
 
 
-def register_case(name, inputs, golden=None, stateful=False):
+def register_case(name, inputs, golden=None, stateful=False, training=False):
     def decorator(build):
-        CASES[name] = Case(name, build, inputs, golden, stateful)
+        CASES[name] = Case(name, build, inputs, golden, stateful, training)
         return build
 
     return decorator
@@ -150,6 +153,28 @@ for _scope in ("sample", "batch"):
                 with_state=_variant == "initial_state",
             ),
         )(_build)
+
+
+# The same layer in training mode (noise off): on torch its gradients come from
+# the hand-written backward passes of keras_engram/src/ops/trace_gradients.py.
+# hebbian_lr 0.6 drives the trace into its clip bound.
+for _variant in ("masked", "initial_state"):
+    _inputs = {"x": X}
+    if _variant == "masked":
+        _inputs["mask"] = MASK
+    else:
+        _inputs.update(h=H0, trace=TRACE0)
+
+    def _build_training(inputs=_inputs, variant=_variant):
+        return _engram_model(
+            inputs, with_mask=variant == "masked", with_state=variant == "initial_state",
+            trace_scope="sample", hebbian_lr=0.6,
+        )
+
+    register_case(
+        f"engram_sample_training_{_variant}", _inputs, training=True,
+        golden=_engram_golden(masked=_variant == "masked", with_state=_variant == "initial_state"),
+    )(_build_training)
 
 
 @register_case("engram_stateful", {"x": X}, stateful=True)

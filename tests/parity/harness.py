@@ -93,7 +93,7 @@ def _split(inputs):
     return floats, others
 
 
-def value_and_grads(model, inputs, targets):
+def value_and_grads(model, inputs, targets, training=False):
     """Loss, gradients wrt trainable weights, gradients wrt float inputs (backend autodiff)."""
     import keras
 
@@ -113,7 +113,7 @@ def value_and_grads(model, inputs, targets):
         def f(weights, xs):
             mapping = list(zip(model.trainable_variables, weights)) + frozen
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                outs = model({**xs, **others}, training=False)
+                outs = model({**xs, **others}, training=training)
             return loss_fn(outs, targets), [scope.get_current_value(v) for v in states]
 
         (loss, new_states), (gw, gx) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
@@ -129,7 +129,7 @@ def value_and_grads(model, inputs, targets):
         # convert_to_tensor places the inputs on Keras's device (CUDA when visible).
         xs = {k: keras.ops.convert_to_tensor(v).detach().requires_grad_() for k, v in floats.items()}
         xs.update({k: keras.ops.convert_to_tensor(v) for k, v in others.items()})
-        loss = loss_fn(model(xs, training=False), targets)
+        loss = loss_fn(model(xs, training=training), targets)
         wrt = [v.value for v in model.trainable_variables] + [xs[k] for k in names]
         grads = torch.autograd.grad(loss, wrt, allow_unused=True)
         grads = [np.zeros(tuple(w.shape)) if g is None else g.detach().cpu().numpy() for g, w in zip(grads, wrt)]
@@ -140,7 +140,7 @@ def value_and_grads(model, inputs, targets):
     xs = {k: tf.constant(v) for k, v in {**floats, **others}.items()}
     with tf.GradientTape() as tape:
         tape.watch([xs[k] for k in names])
-        loss = loss_fn(model(xs, training=False), targets)
+        loss = loss_fn(model(xs, training=training), targets)
     wrt = [v.value for v in model.trainable_variables] + [xs[k] for k in names]
     grads = tape.gradient(loss, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     n = len(model.trainable_variables)
@@ -148,10 +148,10 @@ def value_and_grads(model, inputs, targets):
     return float(loss), grads[:n], grads[n:]
 
 
-def forward(model, inputs):
+def forward(model, inputs, training=False):
     import keras
 
-    outputs = as_list(model(inputs, training=False))
+    outputs = as_list(model(inputs, training=training))
     return [keras.ops.convert_to_numpy(o).astype(np.float64) for o in outputs]
 
 
@@ -173,15 +173,15 @@ def _outputs_and_grads(case, inputs, dtype):
     model = case.build()
     set_seeded_weights(model, seed=[ord(c) for c in case.name])
     record = {"weight_paths": np.array([v.path for v in model.weights])}
-    outputs = forward(model, inputs)
+    outputs = forward(model, inputs, case.training)
     if case.stateful:
-        outputs += forward(model, inputs)  # continuation from the stored states
+        outputs += forward(model, inputs, case.training)  # continuation from the stored states
     for i, out in enumerate(outputs):
         record[f"out_{i}"] = out
 
     reset(model)
     targets = [t.astype(dtype) for t in targets_for(case.name, outputs[: len(model.outputs)])]
-    loss, grad_w, grad_x = value_and_grads(model, inputs, targets)
+    loss, grad_w, grad_x = value_and_grads(model, inputs, targets, case.training)
     record["loss_0"] = np.array(loss)
     for i, g in enumerate(grad_w):
         record[f"grad_w_{i}"] = np.asarray(g, np.float64)
@@ -208,7 +208,7 @@ def run_case(case, out_dir):
     optimizer.build(model.trainable_variables)
     losses = []
     for _ in range(ADAM_STEPS):
-        loss, grad_w, _ = value_and_grads(model, case.inputs, targets)
+        loss, grad_w, _ = value_and_grads(model, case.inputs, targets, case.training)
         losses.append(loss)
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grad_w], model.trainable_variables)
     record["train_losses"] = np.array(losses)
@@ -237,10 +237,10 @@ def port(cases, out_dir, backend, precision):
             if case.stateful:
                 continue  # state variables are not part of the portable model
             loaded = keras.models.load_model(os.path.join(source_dir, case.name + ".keras"))
-            record[f"{case.name}__keras"] = forward(loaded, case.inputs)[0]
+            record[f"{case.name}__keras"] = forward(loaded, case.inputs, case.training)[0]
             rebuilt = case.build()
             rebuilt.load_weights(os.path.join(source_dir, case.name + ".weights.h5"))
-            record[f"{case.name}__h5"] = forward(rebuilt, case.inputs)[0]
+            record[f"{case.name}__h5"] = forward(rebuilt, case.inputs, case.training)[0]
             keras.backend.clear_session()
             keras.config.set_dtype_policy(precision)
         np.savez(os.path.join(out_dir, f"port_{source}.npz"), **record)
