@@ -444,7 +444,7 @@ class EngramCell(keras.layers.Layer):
             noise = ops.reshape(noise, (-1, slots, width) if per_sample else (slots, width))
         if hand_written and self.hebbian_lr < 1.0:
             new_trace = trace_gradients.decay_and_write(
-                trace, attention, z, 1.0 - self.hebbian_lr, self.hebbian_lr / unit, noise=noise
+                trace, attention, z, self.hebbian_lr, self.hebbian_lr / unit, noise=noise
             )
             if self.trace_clip is not None:
                 new_trace = engram_math.clip_to_unit(new_trace)

@@ -25,6 +25,8 @@ import math
 
 from keras import ops
 
+from keras_engram.src.ops import engram_math
+
 
 def _row_times(rows, matrices):
     """`(batch, n)` x `(batch, n, k)` -> `(batch, k)`: each sample's `r^T A`."""
@@ -59,21 +61,20 @@ def attend_and_read(query, trace, bank, epsilon):
         inverse = 1.0 / ops.maximum(norms, floor)
         dots = _row_times(query, ops.swapaxes(keys, 1, 2))
         attention = ops.softmax(dots * inverse, axis=-1)
-        read = _row_times(attention, keys)
+        read = engram_math.attention_read(attention, keys)
 
         def backward(*args, upstream=None):
             if upstream is None:  # JAX and TensorFlow pass it positionally
                 (upstream,) = args
-            grad_attention = upstream[:, :slots] + _row_times(upstream[:, slots:], ops.swapaxes(keys, 1, 2))
+            grad_read = upstream[:, slots:]
+            grad_attention = upstream[:, :slots] + _row_times(grad_read, ops.swapaxes(keys, 1, 2))
             grad_logits = attention * (
                 grad_attention - ops.sum(attention * grad_attention, axis=-1, keepdims=True)
             )
             grad_dots = grad_logits * inverse
             # d(1 / norm) = -keys / norm**3 where the floor is not active.
             norm_share = ops.where(norms > floor, -grad_logits * dots * inverse * inverse * inverse, 0.0)
-            grad_keys = ops.stack([grad_dots, attention], axis=-1) @ ops.stack(
-                [query, upstream[:, slots:]], axis=1
-            )
+            grad_keys = ops.stack([grad_dots, attention], axis=-1) @ ops.stack([query, grad_read], axis=1)
             grad_keys += keys * ops.expand_dims(norm_share, -1)
             grad_query = _row_times(grad_dots, keys)
             return grad_query, grad_keys, ops.sum(grad_keys, axis=0, keepdims=True)
@@ -84,31 +85,30 @@ def attend_and_read(query, trace, bank, epsilon):
     return both[:, :slots], both[:, slots:]
 
 
-def decay_and_write(trace, attention, values, keep, write_rate, noise=None):
-    """`keep * trace + write_rate * a (x) v + noise` for one trace per sample.
+def decay_and_write(trace, attention, values, rate, write_rate, noise=None):
+    """`engram_math.hebbian_update` without its clip, for one trace per sample.
 
-    The value `engram_math.hebbian_update` forms before its clip (the same
-    float operations), with a backward pass that forms one tensor of the
-    trace's size, the decayed gradient; the gradients of the attention and
-    the values are batched row-vector products.
+    The forward pass is `hebbian_update` itself (`(1 - rate) * trace +
+    write_rate * a (x) v + noise`, in one buffer); the backward pass forms one
+    tensor of the trace's size, the decayed gradient, and the gradients of
+    the attention and the values are batched row-vector products.
 
     Args:
         trace: `(batch, slots, dim)`.
         attention: `(batch, slots)`.
         values: `(batch, dim)`.
-        keep: Python float in (0, 1], the trace's decay factor `1 - rate`.
+        rate: Python float in [0, 1), the decay rate of the trace.
         write_rate: Python float, the scale of the write.
         noise: None, or a tensor broadcasting against the trace (no
             gradient flows to it).
     """
+    keep = 1.0 - rate
 
     @ops.custom_gradient
     def forward(trace, attention, values, *noise):
-        updated = ops.expand_dims(attention * (write_rate / keep), 2) * ops.expand_dims(values, 1)
-        updated += trace
-        updated *= keep
-        if noise:
-            updated += noise[0]
+        updated = engram_math.hebbian_update(
+            trace, attention, values, rate, write_rate, noise=noise[0] if noise else None
+        )
 
         def backward(*args, upstream=None):
             if upstream is None:  # JAX and TensorFlow pass it positionally
