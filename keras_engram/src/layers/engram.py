@@ -265,6 +265,15 @@ class Engram(keras.layers.RNN):
         if initial_state is None:
             if self.stateful:
                 initial_state = self.states
+            elif self.cell.trace_scope == "batch":
+                # The shared trace starts as one zero row (the loop averages
+                # the rows anyway): no `(batch, memory_size * hidden_dim)`
+                # zero-fill and mean per call (4 MB at the paper's size).
+                cell = self.cell
+                initial_state = [
+                    ops.zeros((ops.shape(sequences)[0], cell.hidden_dim), dtype=cell.compute_dtype),
+                    ops.zeros((1, cell.memory_size * cell.hidden_dim), dtype=cell.compute_dtype),
+                ]
             else:
                 initial_state = self.get_initial_state(ops.shape(sequences)[0])
         elif not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
@@ -337,7 +346,7 @@ class Engram(keras.layers.RNN):
         z = cell.encode(sequences)
         hoisted = cell.hoists_encoder_drive
         h0, trace0 = initial_state
-        batch_rows = ops.shape(trace0)[0]
+        batch_rows = ops.shape(h0)[0]
         # The loop carries the trace as a matrix, reshaped once here and once
         # after it: with a flat carry reshaped in every step, XLA on CPU ran
         # the per-sample forward pass 2.7x slower (docs/performance.md).
