@@ -76,6 +76,31 @@ def test_sequence_matches_numpy_reference(scope, case, go_backwards):
     check_sequence_against_reference(scope, go_backwards=go_backwards, **CASES[case])
 
 
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_default_start_is_zero_states_as_in_the_reference(scope):
+    """No `initial_state`: zero states (the batch-scope trace starts as one zero row inside)."""
+    rng = np.random.default_rng(21)
+    batch, hidden, slots = 4, 8, 6
+    layer = make_engram(5, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,
+                        hebbian_lr=0.3, return_sequences=True, return_state=True)
+    x = rng.normal(0, 1, (batch, 7, 5)).astype("float32")
+    mask = rng.uniform(size=(batch, 7)) > 0.3
+    mask[0, :] = False
+    out, h, H = layer(x, mask=mask)
+    r_out, r_h, r_H, _ = ref.sequence(ref.cell_params(layer.cell), x, mask=mask)
+    assert_close(to_numpy(out), r_out, "outputs")
+    assert_close(to_numpy(h), r_h, "final hidden state")
+    assert_close(to_numpy(H), flat_trace(r_H, batch).astype(np.float64) if scope == "batch"
+                 else r_H.reshape(batch, -1), "final trace")
+    assert np.abs(r_H).max() > 1e-3
+    # A fully masked batch and an empty sequence return zero states of the full shape.
+    for x_none, mask_none in ((x, np.zeros((batch, 7), bool)), (x[:, :0], None)):
+        _, h, H = layer(x_none, mask=mask_none)
+        assert to_numpy(h).shape == (batch, hidden) and to_numpy(H).shape == (batch, slots * hidden)
+        np.testing.assert_array_equal(to_numpy(h), 0.0)
+        np.testing.assert_array_equal(to_numpy(H), 0.0)
+
+
 # Each form of the time loop. TensorFlow: an unrolled graph by default up to
 # TF_UNROLL_MAX_STEPS steps and with unroll=True, a tf.while_loop above that
 # and with an int. JAX: its scan without and with unrolling. torch: one loop.
