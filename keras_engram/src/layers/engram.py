@@ -258,24 +258,20 @@ class Engram(keras.layers.RNN):
     def _start_state(self, sequences, initial_state):
         """Checks `sequences` and returns the initial `[h, H]` in the cell's dtype.
 
-        Default: zeros, or the stored states when stateful.
+        Default: the stored states when stateful; otherwise zeros, with `H`
+        None: `_run` then starts the trace as zeros in the loop's own form.
         """
         _check_rank(sequences.shape)
         self.cell.check_input_features(sequences)
         if initial_state is None:
             if self.stateful:
                 initial_state = self.states
-            elif self.cell.trace_scope == "batch":
-                # The shared trace starts as one zero row (the loop averages
-                # the rows anyway): no `(batch, memory_size * hidden_dim)`
-                # zero-fill and mean per call (4 MB at the paper's size).
-                cell = self.cell
-                initial_state = [
-                    ops.zeros((ops.shape(sequences)[0], cell.hidden_dim), dtype=cell.compute_dtype),
-                    ops.zeros((1, cell.memory_size * cell.hidden_dim), dtype=cell.compute_dtype),
-                ]
             else:
-                initial_state = self.get_initial_state(ops.shape(sequences)[0])
+                cell = self.cell
+                return [
+                    ops.zeros((ops.shape(sequences)[0], cell.hidden_dim), dtype=cell.compute_dtype),
+                    None,
+                ]
         elif not isinstance(initial_state, (list, tuple)) or len(initial_state) != 2:
             raise ValueError(
                 "Expected `initial_state` to be a list [h, H] of two tensors. "
@@ -347,16 +343,30 @@ class Engram(keras.layers.RNN):
         hoisted = cell.hoists_encoder_drive
         h0, trace0 = initial_state
         batch_rows = ops.shape(h0)[0]
-        # The loop carries the trace as a matrix, reshaped once here and once
-        # after it: with a flat carry reshaped in every step, XLA on CPU ran
-        # the per-sample forward pass 2.7x slower (docs/performance.md).
-        trace0 = cell.trace_as_matrix(trace0)
-        if batch_scope:
-            trace0 = ops.mean(trace0, axis=0)
-        start_trace = trace0
-        # In the loop the trace is in units of its clip bound (see
-        # `EngramCell.loop_trace_unit`).
-        trace0 = cell.trace_to_loop(trace0)
+        matrix = (cell.memory_size, cell.hidden_dim)
+        if trace0 is None:
+            # The default zero start, formed in the loop's form and unit (zero
+            # in any unit): one shared zero matrix in batch scope, a broadcast
+            # of one zero matrix per sample (on torch a view, no fill). The
+            # `(batch, memory_size * hidden_dim)` zeros, their batch mean and
+            # their division by the unit cost 4 MB passes per call at the
+            # paper's size (docs/performance.md).
+            trace0 = ops.zeros(matrix, dtype=cell.compute_dtype)
+            if not batch_scope:
+                trace0 = ops.broadcast_to(ops.expand_dims(trace0, 0), (batch_rows, *matrix))
+            start_trace = trace0
+        else:
+            # The loop carries the trace as a matrix, reshaped once here and
+            # once after it: with a flat carry reshaped in every step, XLA on
+            # CPU ran the per-sample forward pass 2.7x slower
+            # (docs/performance.md).
+            trace0 = cell.trace_as_matrix(trace0)
+            if batch_scope:
+                trace0 = ops.mean(trace0, axis=0)
+            start_trace = trace0
+            # In the loop the trace is in units of its clip bound (see
+            # `EngramCell.loop_trace_unit`).
+            trace0 = cell.trace_to_loop(trace0)
 
         xs = [ops.transpose(z, (1, 0, 2))]
         if hoisted:
@@ -420,6 +430,8 @@ class Engram(keras.layers.RNN):
         # fully masked batch), as Keras's RNN keeps their states.
         if sequences.shape[1] == 0:
             trace_last = start_trace
+            if initial_state[1] is None and not batch_scope:
+                trace_last = ops.zeros((batch_rows, *matrix), dtype=cell.compute_dtype)
         else:
             trace_last = cell.trace_from_loop(trace_last)
             if mask is not None:
