@@ -78,7 +78,7 @@ def test_sequence_matches_numpy_reference(scope, case, go_backwards):
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 def test_default_start_is_zero_states_as_in_the_reference(scope):
-    """No `initial_state`: zero states (the batch-scope trace starts as one zero row inside)."""
+    """No `initial_state`: zero states (the trace formed inside the loop, in its own form)."""
     rng = np.random.default_rng(21)
     batch, hidden, slots = 4, 8, 6
     layer = make_engram(5, rng, hidden_dim=hidden, memory_size=slots, trace_scope=scope,

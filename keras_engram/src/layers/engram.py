@@ -353,7 +353,7 @@ class Engram(keras.layers.RNN):
             # paper's size (docs/performance.md).
             trace0 = ops.zeros(matrix, dtype=cell.compute_dtype)
             if not batch_scope:
-                trace0 = ops.broadcast_to(ops.expand_dims(trace0, 0), (batch_rows, *matrix))
+                trace0 = ops.broadcast_to(trace0, (batch_rows, *matrix))
             start_trace = trace0
         else:
             # The loop carries the trace as a matrix, reshaped once here and
@@ -430,8 +430,6 @@ class Engram(keras.layers.RNN):
         # fully masked batch), as Keras's RNN keeps their states.
         if sequences.shape[1] == 0:
             trace_last = start_trace
-            if initial_state[1] is None and not batch_scope:
-                trace_last = ops.zeros((batch_rows, *matrix), dtype=cell.compute_dtype)
         else:
             trace_last = cell.trace_from_loop(trace_last)
             if mask is not None:
