@@ -58,8 +58,12 @@ def cell_params(cell):
     return p
 
 
-def step(p, x, h, H, mask=None, noise=None):
-    """One step. H: (B, N, d) in sample scope, (N, d) in batch scope; mask: (B,) bool."""
+def step(p, x, h, H, mask=None, noise=None, h_dropout=None):
+    """One step. H: (B, N, d) in sample scope, (N, d) in batch scope; mask: (B,) bool.
+
+    h_dropout: (B, d) recurrent dropout mask (already scaled), applied to the
+    previous hidden state where the integrator reads it.
+    """
     x, h, H = (np.asarray(v, np.float64) for v in (x, h, H))
     z = relu(x @ p["Wz"] + p["bz"])
     if p["layer_norm"]:
@@ -71,7 +75,8 @@ def step(p, x, h, H, mask=None, noise=None):
         sim = unit(z) @ unit(E).T
     a = softmax(sim / p["tau"])
     m = np.einsum("bn,bnd->bd", a, E) if p["scope"] == "sample" else a @ E
-    u = relu(np.concatenate([z, m, h], -1) @ p["Wu"] + p["bu"])
+    h_read = h if h_dropout is None else h * h_dropout
+    u = relu(np.concatenate([z, m, h_read], -1) @ p["Wu"] + p["bu"])
     h_new = relu(u @ p["Wo"] + p["bo"])
     if p["layer_norm"]:
         h_new = layer_norm(h_new, p["g2"], p["b2"])
@@ -93,7 +98,7 @@ def step(p, x, h, H, mask=None, noise=None):
     return h_new, H_new, a
 
 
-def sequence(p, X, h0=None, H0=None, mask=None, go_backwards=False):
+def sequence(p, X, h0=None, H0=None, mask=None, go_backwards=False, h_dropout=None):
     """Runs a whole sequence X (B, T, F).
 
     H0 is (B, N, d) in sample scope and (N, d) in batch scope. Returns
@@ -111,7 +116,7 @@ def sequence(p, X, h0=None, H0=None, mask=None, go_backwards=False):
     outputs, attention = [], []
     for t in order:
         m_t = None if mask is None else mask[:, t]
-        h, H, a = step(p, X[:, t], h, H, m_t)
+        h, H, a = step(p, X[:, t], h, H, m_t, h_dropout=h_dropout)
         outputs.append(h)
         attention.append(a)
     return np.stack(outputs, 1), h, H, np.stack(attention, 1)

@@ -6,6 +6,7 @@ import pytest
 
 from helpers import make_engram, to_numpy
 from keras_engram.layers import Engram
+from keras_engram.src.ops import fast_paths
 
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])
@@ -209,7 +210,7 @@ def test_engram_is_a_keras_rnn_and_trains_in_fit():
 
 def test_xla_is_declined_only_where_tensorflow_would_need_its_while_loop():
     """XLA cannot compile the gradient of Keras's TF while_loop; the unrolled loop it can."""
-    from keras_engram.src.ops.scan import TF_UNROLL_MAX_STEPS
+    from keras_engram.src.ops.fast_paths import TF_UNROLL_MAX_STEPS
 
     def built(steps, **kwargs):
         layer = Engram(8, 4, **kwargs)
@@ -288,10 +289,54 @@ def test_sublayers_in_the_time_loop_equal_their_keras_call(variant):
     expected = to_numpy(dense(x))
     # The loop hands backend tensors to the sublayers.
     loop_x, loop_h = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(expected)
-    np.testing.assert_array_equal(to_numpy(cell._apply_in_loop(dense, loop_x)), expected)
-    np.testing.assert_array_equal(
-        to_numpy(cell._apply_in_loop(norm, loop_h)), to_numpy(norm(expected))
-    )
+    def in_loop(layer, x):
+        return fast_paths.apply_sublayer(layer, x, fast_paths.sublayer_weights(layer))
+
+    np.testing.assert_array_equal(to_numpy(in_loop(dense, loop_x)), expected)
+    np.testing.assert_array_equal(to_numpy(in_loop(norm, loop_h)), to_numpy(norm(expected)))
     if variant == "lora":  # the adapter is really applied, not the bare kernel
         bare = np.maximum(x @ to_numpy(dense._kernel) + to_numpy(dense.bias), 0.0)
         assert np.abs(expected - bare).max() > 1e-3
+
+
+def _fixed_dropout(inputs, rate, noise_shape=None, seed=None):
+    """A stand-in for `keras.random.dropout` with a known mask (every third unit dropped)."""
+    shape = tuple(inputs.shape)
+    kept = (np.arange(int(np.prod(shape))).reshape(shape) % 3 != 0) / (1.0 - rate)
+    return inputs * keras.ops.convert_to_tensor(kept.astype("float32"))
+
+
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_dropout_and_recurrent_dropout_match_the_reference_with_their_masks(scope, monkeypatch):
+    """One mask per sequence on the inputs and on `h` where the integrator reads it."""
+    import numpy_reference as ref
+
+    rng = np.random.default_rng(13)
+    layer = make_engram(4, rng, hidden_dim=6, memory_size=3, trace_scope=scope, dropout=0.25,
+                        recurrent_dropout=0.5, trace_noise_stddev=0.0, hebbian_lr=0.3,
+                        return_sequences=True)
+    x = rng.normal(size=(2, 5, 4)).astype("float32")
+    inference = to_numpy(layer(x))
+    p = ref.cell_params(layer.cell)
+    np.testing.assert_allclose(inference, ref.sequence(p, x)[0], rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(keras.random, "dropout", _fixed_dropout)
+    trained = to_numpy(layer(x, training=True))
+    x_kept = _fixed_dropout(np.ones((2, 1, 4), "float32"), 0.25)
+    h_kept = _fixed_dropout(np.ones((2, 6), "float32"), 0.5)
+    expected = ref.sequence(p, x * to_numpy(x_kept), h_dropout=to_numpy(h_kept))[0]
+    np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(trained - inference).max() > 1e-3
+
+
+def test_dropout_is_seeded_and_training_only():
+    x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype("float32")
+    a = Engram(8, 4, dropout=0.5, recurrent_dropout=0.5, seed=7, trace_noise_stddev=0.0)
+    b = Engram.from_config(a.get_config())
+    a.build(x.shape)
+    b.build(x.shape)
+    b.set_weights(a.get_weights())
+    np.testing.assert_array_equal(to_numpy(a(x, training=True)), to_numpy(b(x, training=True)))
+    np.testing.assert_array_equal(to_numpy(a(x)), to_numpy(a(x)))
+    assert np.abs(to_numpy(a(x, training=True)) - to_numpy(a(x))).max() > 1e-4
+    with pytest.raises(ValueError, match=r"Expected `dropout` to be in \[0, 1\). Received: dropout=1.0"):
+        Engram(8, 4, dropout=1.0)

@@ -55,7 +55,7 @@ def test_input_of_wrong_rank(shape):
 def test_feature_size_different_from_built_one():
     layer = Engram(8, 4)
     layer(np.zeros((2, 5, 3), "float32"))
-    with pytest.raises(ValueError, match=r"Expected inputs with 3 features.*Received: inputs.shape=\(2, 5, 4\)"):
+    with pytest.raises(ValueError, match=r"Expected inputs with 3 features.*Received: sequences.shape=\(2, 5, 4\)"):
         layer(np.zeros((2, 5, 4), "float32"))
 
 

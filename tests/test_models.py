@@ -108,3 +108,18 @@ def test_variable_length_masked_training_with_noise(scope):
     history = model.fit(x, x[:, 0, :1], epochs=2, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert tuple(model.predict(x[:2, :4], verbose=0).shape) == (2, 1)
+
+
+def test_regressor_with_per_sequence_targets_says_what_to_do():
+    x = np.random.default_rng(0).normal(size=(8, 6, 2)).astype("float32")
+    y = np.zeros((8, 3), "float32")
+    model = EngramRegressor(input_shape=(6, 2), output_dim=3, hidden_dim=8, memory_size=4)
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match=r"Expected targets of shape \(batch, timesteps, output_dim\)"
+                                         r".*`return_sequences=False`.*y.shape=\(\w*,? ?3\)"):
+        model.fit(x, y, epochs=1, verbose=0)
+    per_sequence = EngramRegressor(input_shape=(6, 2), output_dim=3, hidden_dim=8, memory_size=4,
+                                   return_sequences=False)
+    per_sequence.compile(optimizer="adam", loss="mse")
+    history = per_sequence.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

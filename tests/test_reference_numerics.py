@@ -6,7 +6,8 @@ import pytest
 import numpy_reference as ref
 from helpers import make_engram, to_numpy
 from keras_engram.layers import EngramCell
-from keras_engram.src.ops.scan import TF_UNROLL_MAX_STEPS
+from keras_engram.src.ops import fast_paths
+from keras_engram.src.ops.fast_paths import TF_UNROLL_MAX_STEPS
 
 TOL = 1e-5
 
@@ -76,6 +77,19 @@ def test_sequence_matches_numpy_reference(scope, case, go_backwards):
     check_sequence_against_reference(scope, go_backwards=go_backwards, **CASES[case])
 
 
+# The plain `keras.ops` step (every fast path off) against the same reference:
+# both forms of the step are checked independently of each other.
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"trace_clip": None, "scale_factor": -0.7}, {"hebbian_lr": 1.0}],
+    ids=["defaults", "no_clip_negative_scale", "rate_one"],
+)
+def test_plain_step_matches_numpy_reference(scope, case, kwargs):
+    with fast_paths.disabled():
+        check_sequence_against_reference(scope, **CASES[case], **kwargs)
+
+
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 def test_default_start_is_zero_states_as_in_the_reference(scope):
     """No `initial_state`: zero states (the trace formed inside the loop, in its own form)."""
@@ -122,16 +136,16 @@ def test_every_time_loop_matches_numpy_reference(scope, loop):
 
 # Both forms of the integrator on every backend: the encoder's share hoisted
 # out of the loop (TensorFlow's default) and `[z; m; h]` in one matmul (JAX's
-# and torch's; EngramCell.hoists_encoder_drive).
+# and torch's; fast_paths.hoists_encoder_drive).
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 @pytest.mark.parametrize("hoisted", [False, True])
 def test_both_integrator_forms_match_numpy_reference(scope, hoisted, monkeypatch):
-    monkeypatch.setattr(EngramCell, "hoists_encoder_drive", property(lambda self: hoisted))
+    monkeypatch.setattr(fast_paths, "hoists_encoder_drive", lambda: hoisted)
     check_sequence_against_reference(scope, batch=4, steps=6, mask=True)
     check_sequence_against_reference(scope, batch=3, steps=5, mask=False, integrator_units=11)
 
 
-# `engram_math.hebbian_update` forms the write with `rate / (1 - rate)` and
+# `hebbian.hebbian_update` forms the write with `rate / (1 - rate)` and
 # scales the sum by `1 - rate`; at rate 1 it takes the write alone.
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 @pytest.mark.parametrize("hebbian_lr", [0.97, 1.0])
@@ -140,9 +154,9 @@ def test_hebbian_rate_near_and_at_one_matches_numpy_reference(scope, hebbian_lr)
 
 
 # The step reads the effective memory `M + s H` as `s (M / s + H)` and hands
-# the scale to the cosine (`engram_math.cosine_attention`'s `key_scale`); a
+# the scale to the cosine (`attention.cosine_attention`'s `key_scale`); a
 # negative scale flips the cosine's sign; zero and tiny scales take the
-# plain form (`EngramCell.reads_scaled_keys`): at 1e-19 the keys `M / s`
+# plain form (`fast_paths.reads_scaled_keys`): at 1e-19 the keys `M / s`
 # would overflow float32 in their squared norms.
 @pytest.mark.parametrize("scope", ["sample", "batch"])
 @pytest.mark.parametrize("scale_factor", [0.0, 1e-19, -0.7, 3.0])
@@ -188,14 +202,28 @@ def test_single_cell_step_matches_numpy_reference(scope):
     check_cell_step_against_reference(scope, seed=3)
 
 
-def test_cell_inside_keras_rnn_equals_engram_layer():
+@pytest.mark.parametrize("scope", ["sample", "batch"])
+def test_cell_inside_keras_rnn_matches_numpy_reference(scope):
+    """`keras.layers.RNN(EngramCell)` runs Keras's own loop over `EngramCell.call`.
+
+    Masked in sample scope only: Keras's loop keeps a masked sample's row of
+    the state, which in batch scope is the shared trace, so masks there need
+    the `Engram` layer (the cell's docstring says so).
+    """
     import keras
 
     rng = np.random.default_rng(11)
-    layer = make_engram(3, rng, hidden_dim=8, memory_size=5, return_sequences=True)
+    layer = make_engram(3, rng, hidden_dim=8, memory_size=5, trace_scope=scope, hebbian_lr=0.3)
     x = rng.normal(size=(2, 6, 3)).astype("float32")
-    rnn = keras.layers.RNN(layer.cell, return_sequences=True)
-    np.testing.assert_allclose(to_numpy(rnn(x)), to_numpy(layer(x)), rtol=1e-5, atol=1e-6)
+    mask = np.ones((2, 6), bool)
+    mask[1, 4:] = scope == "batch"
+    rnn = keras.layers.RNN(layer.cell, return_sequences=True, return_state=True)
+    out, h, H = rnn(x, mask=mask)
+    r_out, r_h, r_H, _ = ref.sequence(ref.cell_params(layer.cell), x, mask=mask)
+    assert_close(to_numpy(out), r_out, "outputs")
+    assert_close(to_numpy(h), r_h, "final hidden state")
+    assert_close(to_numpy(H), flat_trace(r_H, 2).astype(np.float64) if scope == "batch"
+                 else r_H.reshape(2, -1), "final trace")
 
 
 def test_no_layer_norm_and_custom_integrator_match_reference():

@@ -1,8 +1,8 @@
 """Public layers of keras-engram."""
 
-from keras_engram.src.layers.engram import Engram
-from keras_engram.src.layers.engram_attention_pooling import EngramAttentionPooling
-from keras_engram.src.layers.engram_cell import EngramCell
+from keras_engram.src.layers.enn.engram import Engram
+from keras_engram.src.layers.enn.engram_attention_pooling import EngramAttentionPooling
+from keras_engram.src.layers.enn.engram_cell import EngramCell
 
 # tensorflow-engram's name for the attention pooling layer.
 EngramAttentionLayer = EngramAttentionPooling

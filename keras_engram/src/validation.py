@@ -2,6 +2,8 @@
 
 import numbers
 
+import numpy as np
+
 
 def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -52,9 +54,33 @@ def positive_float(name, value, allow_none=False):
 
 
 def finite_float(name, value):
-    if not _is_number(value) or value != value or abs(value) == float("inf"):
+    if not _is_number(value):
+        raise TypeError(f"Expected `{name}` to be a finite float. Received: {name}={value!r}")
+    if value != value or abs(value) == float("inf"):
         raise ValueError(f"Expected `{name}` to be a finite float. Received: {name}={value!r}")
     return float(value)
+
+
+def rate(name, value):
+    """A dropout-style rate: a float in [0, 1)."""
+    value = float_in_range(name, value, 0.0, 1.0)
+    if value >= 1.0:
+        raise ValueError(f"Expected `{name}` to be in [0, 1). Received: {name}={value}")
+    return value
+
+
+def boolean(name, value):
+    """A Python or NumPy bool, returned as `bool`."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Expected `{name}` to be a bool. Received: {name}={value!r}")
+    return bool(value)
+
+
+def optional_int(name, value):
+    """An int (not a bool) or None, such as a seed."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise TypeError(f"Expected `{name}` to be an int or None. Received: {name}={value!r}")
+    return None if value is None else int(value)
 
 
 def one_of(name, value, choices):

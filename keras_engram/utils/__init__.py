@@ -11,7 +11,11 @@ from keras_engram.src.utils.memory_statistics import (
     slot_usage,
     trace_statistics,
 )
-from keras_engram.src.utils.plotting import plot_attention, plot_hebbian_trace, plot_memory_usage
+from keras_engram.src.utils.plotting import (
+    plot_attention,
+    plot_hebbian_trace,
+    plot_memory_usage,
+)
 
 __all__ = [
     "HebbianTraceMonitor",

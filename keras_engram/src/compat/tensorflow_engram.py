@@ -5,7 +5,7 @@ import os
 import h5py
 import numpy as np
 
-from keras_engram.src.models.engram_network.engram_network import EngramNetwork
+from keras_engram.src.models.enn.engram_network import EngramNetwork
 
 # Cell sub-layers in tensorflow-engram's file, and the matching attribute here.
 _CELL_SUBLAYERS = ("input_encoder", "hidden_integrator", "output_dense", "layer_norm1", "layer_norm2")

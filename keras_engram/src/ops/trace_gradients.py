@@ -13,10 +13,9 @@ small tensor is a batched row-vector product, not a full-size product
 and a sum, and the forward pass takes the keys' norms with `ops.norm`
 (no squared copy of the keys).
 
-`EngramCell.recurrent_step` uses them in training where
-`EngramCell.hand_written_trace_gradients` says so (torch, sample scope).
-JAX and TensorFlow differentiate the same maths in `engram_math`
-themselves: XLA fuses it, a hand-written backward gained nothing on JAX,
+The ENN's fast step uses them in training where
+`fast_paths.hand_written_trace_gradients` says so (torch, per sample).
+JAX and TensorFlow differentiate the same maths themselves: XLA fuses it, a hand-written backward gained nothing on JAX,
 and TensorFlow's batched matmul is avoided in its time loop
 (docs/performance.md).
 """
@@ -25,7 +24,8 @@ import math
 
 from keras import ops
 
-from keras_engram.src.ops import engram_math
+from keras_engram.src.ops import attention as attention_ops
+from keras_engram.src.ops import hebbian
 
 
 def _row_times(rows, matrices):
@@ -36,14 +36,14 @@ def _row_times(rows, matrices):
 def attend_and_read(query, trace, bank, epsilon):
     """Cosine attention over the keys `trace + bank` and the read of the keys.
 
-    The same values as `engram_math.cosine_attention(query, keys, 1.0)` with
-    the query already scaled, and `engram_math.attention_read(attention, keys)`,
+    The same values as `attention.cosine_attention(query, keys, 1.0)` with
+    the query already scaled, and `attention.attention_read(attention, keys)`,
     to float rounding; the keys' norms are `ops.norm` (one pass, no squared
     copy of the keys).
 
     Args:
         query: `(batch, dim)` query, already unit-normalised and divided by
-            the signed temperature (see `engram_math.cosine_attention`).
+            the signed temperature (see `attention.cosine_attention`).
         trace: `(batch, slots, dim)` per-sample trace.
         bank: `(1, slots, dim)` shared part of the keys.
         epsilon: the floor of the keys' squared norms (Python float).
@@ -61,7 +61,7 @@ def attend_and_read(query, trace, bank, epsilon):
         inverse = 1.0 / ops.maximum(norms, floor)
         dots = _row_times(query, ops.swapaxes(keys, 1, 2))
         attention = ops.softmax(dots * inverse, axis=-1)
-        read = engram_math.attention_read(attention, keys)
+        read = attention_ops.attention_read(attention, keys)
 
         def backward(*args, upstream=None):
             if upstream is None:  # JAX and TensorFlow pass it positionally
@@ -86,7 +86,7 @@ def attend_and_read(query, trace, bank, epsilon):
 
 
 def decay_and_write(trace, attention, values, rate, write_rate, noise=None):
-    """`engram_math.hebbian_update` without its clip, for one trace per sample.
+    """`hebbian.hebbian_update` without its clip, for one trace per sample.
 
     The forward pass is `hebbian_update` itself (`(1 - rate) * trace +
     write_rate * a (x) v + noise`, in one buffer); the backward pass forms one
@@ -106,7 +106,7 @@ def decay_and_write(trace, attention, values, rate, write_rate, noise=None):
 
     @ops.custom_gradient
     def forward(trace, attention, values, *noise):
-        updated = engram_math.hebbian_update(
+        updated = hebbian.hebbian_update(
             trace, attention, values, rate, write_rate, noise=noise[0] if noise else None
         )
 

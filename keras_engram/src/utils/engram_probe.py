@@ -3,7 +3,7 @@
 import numpy as np
 from keras import ops
 
-from keras_engram.src.layers.engram import Engram
+from keras_engram.src.layers.enn.engram import Engram
 
 
 def engram_layers(model):

@@ -6,7 +6,10 @@ import keras
 import numpy as np
 
 from keras_engram.src.utils.engram_probe import find_engram_layer, read_memory
-from keras_engram.src.utils.memory_statistics import attention_statistics, trace_statistics
+from keras_engram.src.utils.memory_statistics import (
+    attention_statistics,
+    trace_statistics,
+)
 
 TRACE_KEYS = ("mean_abs", "max", "min", "std", "sparsity")
 ATTENTION_SAMPLES = 4  # panels of the attention figure written with `log_dir`

@@ -4,7 +4,7 @@ import inspect
 
 import keras
 
-from keras_engram.src.models.engram_network.engram_network import EngramNetwork
+from keras_engram.src.models.enn.engram_network import EngramNetwork
 
 _MODEL_KWARGS = ("name", "dtype", "trainable")
 _NETWORK_ARGS = frozenset(inspect.signature(EngramNetwork.__init__).parameters) - {

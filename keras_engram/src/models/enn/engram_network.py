@@ -4,8 +4,8 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.layers.engram import Engram
-from keras_engram.src.layers.engram_attention_pooling import EngramAttentionPooling
+from keras_engram.src.layers.enn.engram import Engram
+from keras_engram.src.layers.enn.engram_attention_pooling import EngramAttentionPooling
 
 
 @register
@@ -36,9 +36,13 @@ class EngramNetwork(keras.Model):
         dropout_rate: float in [0, 1), dropout after the recurrent layer.
         sparsity_strength: float in [0, 1] (default 0.1).
         scale_factor, temperature, use_layer_norm, integrator_units,
-        trace_scope, trace_noise_stddev, trace_clip, attention_l1, seed:
+        trace_scope, trace_noise_stddev, trace_clip, attention_l1, dropout,
+        recurrent_dropout, seed, kernel_initializer, bias_initializer, memory_initializer,
+        kernel_regularizer, bias_regularizer, memory_regularizer:
             `EngramCell` arguments.
         go_backwards: bool, process sequences backwards.
+        save_memory: bool, with `stateful`, save the stored states with the
+            model (see `Engram`).
         **kwargs: `keras.Model` arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -81,8 +85,17 @@ class EngramNetwork(keras.Model):
         trace_noise_stddev=0.001,
         trace_clip=0.1,
         attention_l1=0.0,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        memory_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        memory_regularizer=None,
         go_backwards=False,
+        save_memory=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -113,11 +126,20 @@ class EngramNetwork(keras.Model):
             trace_noise_stddev=trace_noise_stddev,
             trace_clip=trace_clip,
             attention_l1=attention_l1,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
             seed=seed,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            memory_initializer=memory_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            memory_regularizer=memory_regularizer,
             return_sequences=self.return_sequences,
             return_state=self.return_states,
             go_backwards=go_backwards,
             stateful=self.stateful,
+            save_memory=save_memory,
             dtype=self.dtype_policy,
             name="engram",
         )
@@ -207,15 +229,25 @@ class EngramNetwork(keras.Model):
     def reset_states(self):
         self.rnn.reset_state()
 
+    def reset_memory(self):
+        """Sets the stored states of a stateful network to zeros (see `Engram.reset_memory`)."""
+        self.rnn.reset_memory()
+
+    def get_memory_state(self):
+        """The stored states `[h, H]` of a stateful network, as NumPy arrays."""
+        return self.rnn.get_memory_state()
+
+    def set_memory_state(self, states):
+        """Assigns the stored states `[h, H]` of a stateful network, bit for bit."""
+        self.rnn.set_memory_state(states)
+
     def get_config(self):
-        cell = self.cell
+        rnn = self.rnn
         return {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "hidden_dim": cell.hidden_dim,
-            "memory_size": cell.memory_size,
-            "hebbian_lr": cell.hebbian_lr,
+            **rnn.cell.cell_config(),
             "output_units": self.output_units,
             "output_activation": keras.activations.serialize(self.output_activation),
             "return_sequences": self.return_sequences,
@@ -224,17 +256,8 @@ class EngramNetwork(keras.Model):
             "stateful": self.stateful,
             "use_attention": self.use_attention,
             "dropout_rate": self.dropout_rate,
-            "sparsity_strength": cell.sparsity_strength,
-            "scale_factor": cell.scale_factor,
-            "temperature": cell.temperature,
-            "use_layer_norm": cell.use_layer_norm,
-            "integrator_units": cell.integrator_units,
-            "trace_scope": cell.trace_scope,
-            "trace_noise_stddev": cell.trace_noise_stddev,
-            "trace_clip": cell.trace_clip,
-            "attention_l1": cell.attention_l1,
-            "seed": cell.seed,
-            "go_backwards": self.rnn.go_backwards,
+            "go_backwards": rnn.go_backwards,
+            "save_memory": rnn.save_memory,
         }
 
     @classmethod

@@ -4,8 +4,8 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.models.engram_network import engram_task
-from keras_engram.src.models.engram_network.engram_network import EngramNetwork
+from keras_engram.src.models.enn import engram_task
+from keras_engram.src.models.enn.engram_network import EngramNetwork
 from keras_engram.src.precision import full_precision
 
 

@@ -4,8 +4,8 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.models.engram_network import engram_task
-from keras_engram.src.models.engram_network.engram_network import EngramNetwork
+from keras_engram.src.models.enn import engram_task
+from keras_engram.src.models.enn.engram_network import EngramNetwork
 from keras_engram.src.precision import full_precision
 
 
@@ -24,7 +24,10 @@ class EngramRegressor(keras.Model):
         memory_size: int (default 64).
         return_states: bool, accepted for compatibility; the regressor
             outputs predictions only.
-        return_sequences: bool (default True), predict at every step.
+        return_sequences: bool (default True, as in tensorflow-engram),
+            predict at every step: targets are then `(batch, timesteps,
+            output_dim)`; with `return_sequences=False` the model predicts
+            once per sequence and targets are `(batch, output_dim)`.
         reset_states_per_batch: bool (see `EngramNetwork`).
         sparsity_strength: float in [0, 1] (default 0.1).
         **kwargs: further `EngramNetwork` arguments and `keras.Model`
@@ -90,6 +93,25 @@ class EngramRegressor(keras.Model):
             "sparsity_strength": sparsity_strength,
             **network_kwargs,
         }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if (
+            y is not None
+            and y_pred is not None
+            and len(y_pred.shape) == 3
+            and len(y.shape) == 2
+            and y.shape[1] not in (None, y_pred.shape[1])
+        ):
+            raise ValueError(
+                "Expected targets of shape (batch, timesteps, output_dim): this EngramRegressor "
+                "predicts at every step (`return_sequences=True`, the default of "
+                "tensorflow-engram). For one prediction per sequence, build it with "
+                f"`return_sequences=False`. Received: y.shape={tuple(y.shape)}, "
+                f"predictions.shape={tuple(y_pred.shape)}"
+            )
+        return super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
 
     def get_config(self):
         return {**engram_task.base_config(self), **self._config}
