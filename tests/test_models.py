@@ -18,7 +18,8 @@ def test_paper_configuration_has_the_seeds_trainable_parameter_count():
 def test_classifier_is_the_seed_architecture():
     model = EngramClassifier(input_shape=(6, 4), num_classes=3, hidden_dim=16, memory_size=8)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "EngramNetwork", "Dropout", "Dense"]
+    assert kinds == ["InputLayer", "EngramBackbone", "Dropout", "Dense"]
+    assert [type(layer).__name__ for layer in model.backbone.layers] == ["InputLayer", "EngramNetwork"]
     assert model.layers[2].rate == 0.3
     assert model.layers[-1].activation is keras.activations.softmax
     assert model.engram_network.attention is None  # return_sequences=False: no pooling, as the seed
@@ -123,3 +124,28 @@ def test_regressor_with_per_sequence_targets_says_what_to_do():
     per_sequence.compile(optimizer="adam", loss="mse")
     history = per_sequence.fit(x, y, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_task_on_a_given_backbone_equals_the_task_built_from_arguments(tmp_path):
+    from keras_engram.models import EngramBackbone
+
+    x = np.random.default_rng(3).normal(size=(4, 6, 4)).astype("float32")
+    keras.utils.set_random_seed(0)
+    built = EngramClassifier(input_shape=(6, 4), num_classes=3, hidden_dim=8, memory_size=4,
+                             trace_scope="batch", seed=2)
+    backbone = EngramBackbone.from_config(built.backbone.get_config())
+    given = EngramClassifier(backbone=backbone, num_classes=3)
+    given.set_weights(built.get_weights())
+    np.testing.assert_array_equal(given.predict(x, verbose=0), built.predict(x, verbose=0))
+    assert backbone.get_config()["trace_scope"] == "batch"
+    assert given.get_config()["backbone"] == built.get_config()["backbone"] | {
+        "config": {**built.get_config()["backbone"]["config"], "name": backbone.name}}
+    path = str(tmp_path / "given.keras")
+    given.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is EngramClassifier and type(loaded.backbone) is EngramBackbone
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), built.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="Expected either `backbone` or the backbone's arguments"):
+        EngramClassifier(backbone=backbone, num_classes=3, input_shape=(6, 4))
+    with pytest.raises(TypeError, match="Expected `backbone` to be an EngramBackbone"):
+        EngramRegressor(backbone=built, output_dim=1)

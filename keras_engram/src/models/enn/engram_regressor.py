@@ -1,24 +1,25 @@
-"""EngramRegressor: sequence regression with an Engram network."""
+"""EngramRegressor: sequence regression with an Engram backbone."""
 
 import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.models.enn import engram_task
-from keras_engram.src.models.enn.engram_network import EngramNetwork
+from keras_engram.src.models.enn.engram_backbone import backbone_from_arguments
+from keras_engram.src.models.task import Task
 from keras_engram.src.precision import full_precision
 
 
 @register
-class EngramRegressor(keras.Model):
-    """Regressor: `EngramNetwork` -> `Dense(output_dim)` (per step on sequences).
+class EngramRegressor(Task):
+    """Regressor: `EngramBackbone` -> `Dense(output_dim)` (per step on sequences).
 
     The architecture and defaults of tensorflow-engram's `EngramRegressor`
-    factory, as a functional `keras.Model` subclass whose config holds the
-    constructor arguments.
+    factory, as a functional task model: build it from the seed's arguments,
+    or put its head on a backbone of your own (`backbone=EngramBackbone(...)`).
 
     Args:
-        input_shape: `(timesteps, features)`; `timesteps` may be None.
+        input_shape: `(timesteps, features)`; `timesteps` may be None. Not
+            with `backbone`.
         output_dim: positive int, number of regression targets.
         hidden_dim: int (default 128).
         memory_size: int (default 64).
@@ -30,6 +31,7 @@ class EngramRegressor(keras.Model):
             once per sequence and targets are `(batch, output_dim)`.
         reset_states_per_batch: bool (see `EngramNetwork`).
         sparsity_strength: float in [0, 1] (default 0.1).
+        backbone: optional `EngramBackbone` (see `EngramClassifier`).
         **kwargs: further `EngramNetwork` arguments and `keras.Model`
             arguments (`name`, `dtype`, `trainable`).
 
@@ -45,54 +47,51 @@ class EngramRegressor(keras.Model):
 
     def __init__(
         self,
-        input_shape,
-        output_dim,
+        input_shape=None,
+        output_dim=None,
         hidden_dim=128,
         memory_size=64,
         return_states=False,
         return_sequences=True,
         reset_states_per_batch=True,
         sparsity_strength=0.1,
+        backbone=None,
         **kwargs,
     ):
-        model_kwargs, network_kwargs = engram_task.split_kwargs("EngramRegressor", kwargs)
-        input_shape = engram_task.check_input_shape(input_shape)
         output_dim = validation.positive_int("output_dim", output_dim)
+        backbone, model_kwargs = backbone_from_arguments(
+            "EngramRegressor",
+            backbone,
+            input_shape,
+            dict(
+                hidden_dim=hidden_dim,
+                memory_size=memory_size,
+                return_sequences=return_sequences,
+                reset_states_per_batch=reset_states_per_batch,
+                sparsity_strength=sparsity_strength,
+            ),
+            kwargs,
+        )
 
         # === Layers ===
-        network = EngramNetwork(
-            hidden_dim=hidden_dim,
-            memory_size=memory_size,
-            return_sequences=return_sequences,
-            return_states=False,
-            reset_states_per_batch=reset_states_per_batch,
-            sparsity_strength=sparsity_strength,
-            dtype=model_kwargs.get("dtype"),
-            name="engram_network",
-            **network_kwargs,
-        )
         # The output layer computes in float32 under mixed precision (Keras's advice).
         head_dtype = full_precision({"dtype": model_kwargs.get("dtype")})
         head = keras.layers.Dense(output_dim, name="predictions", **head_dtype)
 
         # === Functional Model ===
-        inputs = keras.Input(shape=input_shape, name="inputs")
-        outputs = head(network(inputs))
+        inputs = keras.Input(shape=backbone.sequence_shape, name="inputs")
+        outputs = head(backbone(inputs))
         super().__init__(inputs=inputs, outputs=outputs, **model_kwargs)
 
         # === Config ===
-        self.engram_network = network
-        self._config = {
-            "input_shape": input_shape,
-            "output_dim": output_dim,
-            "hidden_dim": hidden_dim,
-            "memory_size": memory_size,
-            "return_states": return_states,
-            "return_sequences": return_sequences,
-            "reset_states_per_batch": reset_states_per_batch,
-            "sparsity_strength": sparsity_strength,
-            **network_kwargs,
-        }
+        self.backbone = backbone
+        self.output_dim = output_dim
+        self.return_states = validation.boolean("return_states", return_states)
+
+    @property
+    def engram_network(self):
+        """The backbone's `EngramNetwork`."""
+        return self.backbone.engram_network
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if (
@@ -114,8 +113,8 @@ class EngramRegressor(keras.Model):
         )
 
     def get_config(self):
-        return {**engram_task.base_config(self), **self._config}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**engram_task.deserialize_dtype(config))
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "return_states": self.return_states,
+        }
