@@ -27,6 +27,12 @@ from keras_engram.models import EngramClassifier, EngramNetwork
         (dict(hidden_dim=8, memory_size=4, scale_factor=float("nan")), ValueError, "scale_factor"),
         (dict(hidden_dim=8, memory_size=4, use_layer_norm="yes"), TypeError, "use_layer_norm"),
         (dict(hidden_dim=8, memory_size=4, seed="1"), TypeError, "seed"),
+        (dict(hidden_dim=8, memory_size=4, scale_factor="0.5"), TypeError, "scale_factor"),
+        (dict(hidden_dim=8, memory_size=4, hebbian_lr="0.1"), TypeError, "hebbian_lr"),
+        (dict(hidden_dim=8, memory_size=4, temperature=None), TypeError, "temperature"),
+        (dict(hidden_dim=8, memory_size=4, dropout=1.0), ValueError, "dropout"),
+        (dict(hidden_dim=8, memory_size=4, recurrent_dropout=-0.1), ValueError, "recurrent_dropout"),
+        (dict(hidden_dim=8, memory_size=4, recurrent_dropout="0.1"), TypeError, "recurrent_dropout"),
     ],
 )
 @pytest.mark.parametrize("cls", [EngramCell, Engram])
@@ -57,6 +63,29 @@ def test_feature_size_different_from_built_one():
     layer(np.zeros((2, 5, 3), "float32"))
     with pytest.raises(ValueError, match=r"Expected inputs with 3 features.*Received: sequences.shape=\(2, 5, 4\)"):
         layer(np.zeros((2, 5, 4), "float32"))
+
+
+@pytest.mark.parametrize("name", ["return_sequences", "return_state", "go_backwards", "stateful",
+                                  "save_memory"])
+def test_layer_flags_must_be_bools(name):
+    with pytest.raises(TypeError, match=f"Expected `{name}` to be a bool. Received: {name}='yes'"):
+        Engram(8, 4, **{name: "yes"})
+
+
+def test_wrong_types_are_type_errors_across_the_library():
+    from keras_engram.compat import load_tensorflow_engram_weights
+    from keras_engram.datasets import load_digits
+
+    with pytest.raises(TypeError, match="Expected `return_sequences` to be a bool"):
+        EngramNetwork(return_sequences="no")
+    with pytest.raises(TypeError, match="Expected `num_classes` to be a positive integer"):
+        EngramClassifier(input_shape=(5, 3), num_classes="2")
+    with pytest.raises(TypeError, match="Expected `test_size` to be a float. Received: test_size='0.2'"):
+        load_digits(test_size="0.2")
+    with pytest.raises(TypeError, match="Expected an EngramClassifier, EngramRegressor, EngramBackbone"):
+        layer = Engram(8, 4)
+        layer(np.zeros((1, 2, 3), "float32"))
+        load_tensorflow_engram_weights(layer, __file__)
 
 
 def test_model_arguments():

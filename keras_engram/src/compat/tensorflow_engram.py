@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 
 from keras_engram.src.models.enn.engram_network import EngramNetwork
+from keras_engram.src.models.task import Task
 
 # Cell sub-layers in tensorflow-engram's file, and the matching attribute here.
 _CELL_SUBLAYERS = ("input_encoder", "hidden_integrator", "output_dense", "layer_norm1", "layer_norm2")
@@ -55,13 +56,13 @@ def _model_parts(model):
     """`(cell, attention pools, dense heads)` of a keras-engram ENN model, in file order."""
     network = getattr(model, "engram_network", model)
     if not isinstance(network, EngramNetwork):
-        raise ValueError(
-            "Expected an EngramClassifier, EngramRegressor or EngramNetwork. "
+        raise TypeError(
+            "Expected an EngramClassifier, EngramRegressor, EngramBackbone or EngramNetwork. "
             f"Received: model={type(model).__name__}"
         )
     pools = [network.attention] if network.attention is not None else []
     heads = [network.output_layer] if network.output_layer is not None else []
-    if network is not model:
+    if isinstance(model, Task):
         heads.append(model.layers[-1])
     return network.cell, pools, heads
 
@@ -114,6 +115,7 @@ def load_tensorflow_engram_weights(model, filepath):
             "Expected a built model: call it once on a batch of inputs first. "
             f"Received: model={model.name!r} (not built)"
         )
+    cell, pools, heads = _model_parts(model)
     try:
         seed_cells, seed_attention, seed_heads = _read_seed_file(filepath)
     except OSError as error:
@@ -121,7 +123,6 @@ def load_tensorflow_engram_weights(model, filepath):
             f"Expected a Keras `.weights.h5` file. Received: filepath={filepath!r} ({error})"
         ) from error
 
-    cell, pools, heads = _model_parts(model)
     if len(seed_cells) != 1:
         raise ValueError(
             "Expected a tensorflow-engram weights file with one EngramCell. Found "

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_engram.src import validation
+
 
 def load_digits(test_size=0.25, seed=0):
     """Loads scikit-learn's digits as `(x, y)` sequences: 8 steps of 8 features.
@@ -35,8 +37,10 @@ def load_digits(test_size=0.25, seed=0):
             "load_digits needs scikit-learn: `pip install scikit-learn` "
             "(or `pip install keras-engram[dev]`)."
         ) from error
+    validation.float_in_range("test_size", test_size, 0.0, 1.0)
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"Expected `test_size` in (0, 1). Received: test_size={test_size}")
+    validation.optional_int("seed", seed)
     digits = sklearn_digits()
     x = (digits.images / 16.0).astype("float32")
     y = digits.target.astype("int64")

@@ -284,6 +284,11 @@ class MemoryRNN(keras.layers.RNN):
             "save_memory": self.save_memory,
         }
 
+    @classmethod
+    def from_config(cls, config):
+        # A memory layer's config holds its constructor arguments (no serialized cell).
+        return cls(**config)
+
 
 def _check_rank(shape):
     if len(shape) != 3:

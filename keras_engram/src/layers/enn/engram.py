@@ -221,10 +221,6 @@ class Engram(MemoryRNN):
     def get_config(self):
         return {**super().get_config(), **self.cell.cell_config()}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
 
 def _forward_to_cell(name):
     return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")

@@ -106,11 +106,11 @@ class EngramNetwork(keras.Model):
                 f"Expected `dropout_rate` to be in [0, 1). Received: dropout_rate={dropout_rate}"
             )
         self.output_activation = keras.activations.get(output_activation)
-        self.return_sequences = bool(return_sequences)
-        self.return_states = bool(return_states)
-        self.reset_states_per_batch = bool(reset_states_per_batch)
-        self.stateful = bool(stateful)
-        self.use_attention = bool(use_attention)
+        self.return_sequences = validation.boolean("return_sequences", return_sequences)
+        self.return_states = validation.boolean("return_states", return_states)
+        self.reset_states_per_batch = validation.boolean("reset_states_per_batch", reset_states_per_batch)
+        self.stateful = validation.boolean("stateful", stateful)
+        self.use_attention = validation.boolean("use_attention", use_attention)
 
         # === Layers ===
         self.rnn = Engram(
