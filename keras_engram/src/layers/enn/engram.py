@@ -9,6 +9,13 @@ from keras_engram.src.layers.enn.engram_cell import EngramCell
 from keras_engram.src.layers.memory_rnn import MemoryRNN
 from keras_engram.src.precision import full_precision
 
+# The cell's constructor arguments, which `Engram` takes as keywords and forwards.
+CELL_ARGS = tuple(
+    name for name in inspect.signature(EngramCell.__init__).parameters if name not in ("self", "kwargs")
+)
+# What `Engram` adds to them.
+LAYER_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "save_memory")
+
 
 @register
 class Engram(MemoryRNN):
@@ -28,12 +35,8 @@ class Engram(MemoryRNN):
     sample of the batch, as tensorflow-engram adds one per step to its trace.
 
     Args:
-        hidden_dim, memory_size, hebbian_lr, scale_factor, temperature,
-        use_layer_norm, sparsity_strength, integrator_units, trace_scope,
-        trace_noise_stddev, trace_clip, attention_l1, dropout, recurrent_dropout,
-        seed, kernel_initializer,
-        bias_initializer, memory_initializer, kernel_regularizer,
-        bias_regularizer, memory_regularizer: the `EngramCell` arguments.
+        hidden_dim: positive int, size of the hidden state and of each slot.
+        memory_size: positive int, number of memory slots.
         return_sequences: bool, return the whole output sequence instead of
             the last output.
         return_state: bool, also return the final states `[h, H]`.
@@ -55,7 +58,13 @@ class Engram(MemoryRNN):
         save_memory: bool, with `stateful=True` keep the stored states
             `[h, H]` as non-trainable weights, so that `model.save()` writes
             them and loading restores them.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+        **kwargs: every other `EngramCell` argument (`hebbian_lr`,
+            `scale_factor`, `temperature`, `use_layer_norm`,
+            `sparsity_strength`, `integrator_units`, `trace_scope`,
+            `trace_noise_stddev`, `trace_clip`, `attention_l1`, `dropout`,
+            `recurrent_dropout`, `seed`, the initializers and regularizers),
+            with the cell's defaults, and base layer arguments (`name`,
+            `dtype`, `trainable`).
 
     Call arguments:
         sequences: `(batch, timesteps, features)` tensor.
@@ -94,25 +103,6 @@ class Engram(MemoryRNN):
         self,
         hidden_dim,
         memory_size,
-        hebbian_lr=0.05,
-        scale_factor=0.5,
-        temperature=1.5,
-        use_layer_norm=True,
-        sparsity_strength=0.1,
-        integrator_units=None,
-        trace_scope="sample",
-        trace_noise_stddev=0.001,
-        trace_clip=0.1,
-        attention_l1=0.0,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        kernel_initializer="he_normal",
-        bias_initializer="zeros",
-        memory_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        memory_regularizer=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -121,32 +111,15 @@ class Engram(MemoryRNN):
         save_memory=False,
         **kwargs,
     ):
+        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
         kwargs = full_precision(kwargs)
         cell = EngramCell(
             hidden_dim=hidden_dim,
             memory_size=memory_size,
-            hebbian_lr=hebbian_lr,
-            scale_factor=scale_factor,
-            temperature=temperature,
-            use_layer_norm=use_layer_norm,
-            sparsity_strength=sparsity_strength,
-            integrator_units=integrator_units,
-            trace_scope=trace_scope,
-            trace_noise_stddev=trace_noise_stddev,
-            trace_clip=trace_clip,
-            attention_l1=attention_l1,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            memory_initializer=memory_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            memory_regularizer=memory_regularizer,
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name="engram_cell",
+            **cell_kwargs,
         )
         super().__init__(
             cell,
@@ -227,6 +200,5 @@ def _forward_to_cell(name):
 
 
 # The cell's arguments read through the layer (`layer.hidden_dim`, ...).
-for _name in inspect.signature(EngramCell.__init__).parameters:
-    if _name not in ("self", "kwargs"):
-        setattr(Engram, _name, _forward_to_cell(_name))
+for _name in CELL_ARGS:
+    setattr(Engram, _name, _forward_to_cell(_name))

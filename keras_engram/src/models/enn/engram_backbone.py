@@ -6,17 +6,15 @@ import keras
 
 from keras_engram.src.api_export import register
 from keras_engram.src.models.backbone import Backbone
-from keras_engram.src.models.enn.engram_network import EngramNetwork
+from keras_engram.src.models.enn.engram_network import ENGRAM_ARGS, EngramNetwork
 
 _MODEL_KWARGS = ("name", "dtype", "trainable")
 # The EngramNetwork arguments a backbone does not take: it has no head and
 # returns features only.
 _HEAD_ARGS = ("output_units", "output_activation", "return_states")
-NETWORK_ARGS = frozenset(inspect.signature(EngramNetwork.__init__).parameters) - {
-    "self",
-    "kwargs",
-    *_HEAD_ARGS,
-}
+NETWORK_ARGS = (
+    frozenset(inspect.signature(EngramNetwork.__init__).parameters) | frozenset(ENGRAM_ARGS)
+) - {"self", "kwargs", *_HEAD_ARGS}
 
 
 @register

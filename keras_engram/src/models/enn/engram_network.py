@@ -4,8 +4,15 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.layers.enn.engram import Engram
+from keras_engram.src.layers.enn.engram import CELL_ARGS, Engram
 from keras_engram.src.layers.enn.engram_attention_pooling import EngramAttentionPooling
+
+_MODEL_KWARGS = ("name", "dtype", "trainable")
+# The `Engram` arguments the network forwards (those it does not set itself).
+ENGRAM_ARGS = tuple(
+    name for name in (*CELL_ARGS, "go_backwards", "unroll", "save_memory")
+    if name not in ("hidden_dim", "memory_size", "hebbian_lr", "sparsity_strength")
+)
 
 
 @register
@@ -35,15 +42,11 @@ class EngramNetwork(keras.Model):
             `return_sequences`).
         dropout_rate: float in [0, 1), dropout after the recurrent layer.
         sparsity_strength: float in [0, 1] (default 0.1).
-        scale_factor, temperature, use_layer_norm, integrator_units,
-        trace_scope, trace_noise_stddev, trace_clip, attention_l1, dropout,
-        recurrent_dropout, seed, kernel_initializer, bias_initializer, memory_initializer,
-        kernel_regularizer, bias_regularizer, memory_regularizer:
-            `EngramCell` arguments.
-        go_backwards: bool, process sequences backwards.
-        save_memory: bool, with `stateful`, save the stored states with the
-            model (see `Engram`).
-        **kwargs: `keras.Model` arguments (`name`, `dtype`, `trainable`).
+        **kwargs: the other `Engram` arguments (the remaining `EngramCell`
+            arguments such as `scale_factor`, `temperature`, `trace_scope`,
+            `trace_noise_stddev`, `dropout`, `seed`; and `go_backwards`,
+            `unroll`, `save_memory`), and `keras.Model` arguments (`name`,
+            `dtype`, `trainable`).
 
     Call arguments:
         inputs: `(batch, timesteps, features)` tensor.
@@ -77,27 +80,15 @@ class EngramNetwork(keras.Model):
         use_attention=False,
         dropout_rate=0.0,
         sparsity_strength=0.1,
-        scale_factor=0.5,
-        temperature=1.5,
-        use_layer_norm=True,
-        integrator_units=None,
-        trace_scope="sample",
-        trace_noise_stddev=0.001,
-        trace_clip=0.1,
-        attention_l1=0.0,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        kernel_initializer="he_normal",
-        bias_initializer="zeros",
-        memory_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        memory_regularizer=None,
-        go_backwards=False,
-        save_memory=False,
         **kwargs,
     ):
+        engram_kwargs = {name: kwargs.pop(name) for name in ENGRAM_ARGS if name in kwargs}
+        unknown = sorted(set(kwargs) - set(_MODEL_KWARGS))
+        if unknown:
+            raise TypeError(
+                "Expected keyword arguments of `EngramNetwork`, `Engram` or `keras.Model`. "
+                f"Received unknown arguments: {unknown}"
+            )
         super().__init__(**kwargs)
         self.output_units = validation.positive_int("output_units", output_units, allow_none=True)
         self.dropout_rate = validation.float_in_range("dropout_rate", dropout_rate, 0.0, 1.0)
@@ -117,31 +108,13 @@ class EngramNetwork(keras.Model):
             hidden_dim=hidden_dim,
             memory_size=memory_size,
             hebbian_lr=hebbian_lr,
-            scale_factor=scale_factor,
-            temperature=temperature,
-            use_layer_norm=use_layer_norm,
             sparsity_strength=sparsity_strength,
-            integrator_units=integrator_units,
-            trace_scope=trace_scope,
-            trace_noise_stddev=trace_noise_stddev,
-            trace_clip=trace_clip,
-            attention_l1=attention_l1,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            memory_initializer=memory_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            memory_regularizer=memory_regularizer,
             return_sequences=self.return_sequences,
             return_state=self.return_states,
-            go_backwards=go_backwards,
             stateful=self.stateful,
-            save_memory=save_memory,
             dtype=self.dtype_policy,
             name="engram",
+            **engram_kwargs,
         )
         self.cell = self.rnn.cell
         self.attention = None
@@ -149,7 +122,9 @@ class EngramNetwork(keras.Model):
             self.attention = EngramAttentionPooling(name="attention", dtype=self.dtype_policy)
         self.dropout = None
         if self.dropout_rate > 0:
-            self.dropout = keras.layers.Dropout(self.dropout_rate, seed=seed, name="dropout")
+            self.dropout = keras.layers.Dropout(
+                self.dropout_rate, seed=self.cell.seed, name="dropout"
+            )
         self.output_layer = None
         if self.output_units is not None:
             self.output_layer = keras.layers.Dense(
@@ -242,12 +217,13 @@ class EngramNetwork(keras.Model):
         self.rnn.set_memory_state(states)
 
     def get_config(self):
-        rnn = self.rnn
+        engram = self.rnn.get_config()
         return {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            **rnn.cell.cell_config(),
+            **{name: engram[name] for name in
+               ("hidden_dim", "memory_size", "hebbian_lr", "sparsity_strength", *ENGRAM_ARGS)},
             "output_units": self.output_units,
             "output_activation": keras.activations.serialize(self.output_activation),
             "return_sequences": self.return_sequences,
@@ -256,8 +232,6 @@ class EngramNetwork(keras.Model):
             "stateful": self.stateful,
             "use_attention": self.use_attention,
             "dropout_rate": self.dropout_rate,
-            "go_backwards": rnn.go_backwards,
-            "save_memory": rnn.save_memory,
         }
 
     @classmethod
