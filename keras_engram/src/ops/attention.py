@@ -32,7 +32,8 @@ def l2_normalize(x, axis=-1, epsilon=L2_EPSILON):
     >>> import numpy as np
     >>> from keras import ops
     >>> from keras_engram.src.ops.attention import l2_normalize
-    >>> ops.convert_to_numpy(l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))).round(2).tolist()
+    >>> unit = ops.convert_to_numpy(l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]], "float32")))
+    >>> [[round(float(v), 2) for v in row] for row in unit]
     [[0.6, 0.8], [0.0, 0.0]]
     """
     return x * inverse_l2_norm(x, axis=axis, epsilon=epsilon)
