@@ -29,10 +29,10 @@ def l2_normalize(x, axis=-1, epsilon=L2_EPSILON):
 
     Example:
 
-    >>> import numpy as np
     >>> from keras import ops
     >>> from keras_engram.src.ops.attention import l2_normalize
-    >>> unit = ops.convert_to_numpy(l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]], "float32")))
+    >>> x = ops.convert_to_tensor([[3.0, 4.0], [0.0, 0.0]])
+    >>> unit = ops.convert_to_numpy(l2_normalize(x))
     >>> [[round(float(v), 2) for v in row] for row in unit]
     [[0.6, 0.8], [0.0, 0.0]]
     """
@@ -77,11 +77,10 @@ def cosine_attention(query, memory, temperature, key_scale=1.0):
 
     Example:
 
-    >>> import numpy as np
     >>> from keras import ops
     >>> from keras_engram.src.ops.attention import cosine_attention
-    >>> bank = np.eye(3, dtype="float32")
-    >>> weights = cosine_attention(np.array([[1.0, 0.0, 0.0]], "float32"), bank, 0.1)
+    >>> bank = ops.eye(3)
+    >>> weights = cosine_attention(ops.convert_to_tensor([[1.0, 0.0, 0.0]]), bank, 0.1)
     >>> ops.convert_to_numpy(weights).argmax(-1).tolist()
     [0]
     """

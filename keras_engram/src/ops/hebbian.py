@@ -22,9 +22,9 @@ def hebbian_write(attention, values, rate, count=None):
 
     Example:
 
-    >>> import numpy as np
+    >>> from keras import ops
     >>> from keras_engram.src.ops.hebbian import hebbian_write
-    >>> tuple(hebbian_write(np.ones((2, 3), "float32"), np.ones((2, 4), "float32"), 0.5).shape)
+    >>> tuple(hebbian_write(ops.ones((2, 3)), ops.ones((2, 4)), 0.5).shape)
     (2, 3, 4)
     """
     if count is None:

@@ -91,7 +91,7 @@ class Engram(MemoryRNN):
     >>> import numpy as np
     >>> from keras_engram.layers import Engram
     >>> layer = Engram(hidden_dim=16, memory_size=8, return_sequences=True)
-    >>> layer(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(layer(np.ones((2, 5, 3), "float32")).shape)
     (2, 5, 16)
     >>> out, att = Engram(16, 8)(np.ones((2, 5, 3), "float32"),
     ...                          return_attention_scores=True)

@@ -30,7 +30,7 @@ class EngramAttentionPooling(keras.layers.Layer):
 
     >>> import numpy as np
     >>> from keras_engram.layers import EngramAttentionPooling
-    >>> EngramAttentionPooling()(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(EngramAttentionPooling()(np.ones((2, 5, 3), "float32")).shape)
     (2, 3)
     """
 

@@ -103,7 +103,7 @@ class EngramCell(MemoryCell):
     >>> from keras_engram.layers import EngramCell
     >>> cell = EngramCell(hidden_dim=8, memory_size=4)
     >>> rnn = keras.layers.RNN(cell)
-    >>> rnn(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.ones((2, 5, 3), "float32")).shape)
     (2, 8)
     """
 

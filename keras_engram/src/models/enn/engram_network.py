@@ -62,7 +62,7 @@ class EngramNetwork(keras.Model):
     >>> from keras_engram.models import EngramNetwork
     >>> net = EngramNetwork(hidden_dim=16, memory_size=8, output_units=2,
     ...                     use_attention=True)
-    >>> net(np.ones((4, 6, 3), "float32")).shape
+    >>> tuple(net(np.ones((4, 6, 3), "float32")).shape)
     (4, 2)
     """
 
