@@ -115,6 +115,11 @@ def test_memory_contract_errors():
         stateful.set_memory_state(np.zeros((3, 6)))
 
 
+def test_save_memory_needs_a_stateful_layer():
+    with pytest.raises(ValueError, match="Expected `stateful=True` with `save_memory=True`"):
+        Engram(HIDDEN, SLOTS, save_memory=True)
+
+
 def test_wrong_initial_state_names_the_argument():
     layer = Engram(HIDDEN, SLOTS)
     x = data(1)

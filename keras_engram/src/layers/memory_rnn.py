@@ -67,6 +67,11 @@ class MemoryRNN(keras.layers.RNN):
             **kwargs,
         )
         self.save_memory = validation.boolean("save_memory", save_memory)
+        if self.save_memory and not self.stateful:
+            raise ValueError(
+                "Expected `stateful=True` with `save_memory=True`: only a stateful layer keeps "
+                "memory across calls. Received: save_memory=True, stateful=False"
+            )
         self.supports_jit = fast_paths.supports_xla(None, self.unroll)
 
     # --- building ---
