@@ -180,7 +180,7 @@ for _scope in ("sample", "batch"):
 
 
 # The same layer in training mode (noise off): on torch its gradients come from
-# the hand-written backward passes of keras_engram/src/ops/trace_gradients.py.
+# the library's hand-written backward passes of the trace (its trace_gradients ops).
 # hebbian_lr 0.6 drives the trace into its clip bound.
 for _variant in ("masked", "initial_state"):
     _inputs = {"x": X}
