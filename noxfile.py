@@ -2,13 +2,21 @@
 
     nox                        # every default session (the README's test command)
     nox -s tests-jax           # one backend
+    nox -s tests-jax -- -m "not large"   # without the slow tests (marked @pytest.mark.large)
+    nox -s doctest             # the docstring examples of keras_engram/ (JAX)
     nox -s seed_reference      # live comparison with tensorflow-engram 0.1.0
     nox -s seed_fixtures       # rewrite tests/data/ from tensorflow-engram
     nox -s parity              # cross-backend parity battery on CPU (float32)
     nox -s parity -- --gpu     # the same on CUDA devices, float32 and mixed bfloat16
+
+Arguments after `--` go to pytest (`parity` takes only `--gpu`). Tests that
+take over ~30 s on this project's 2-core CPU carry `@pytest.mark.large`; the
+default sessions run them, `-m "not large"` skips them. Each backend session
+sets KERAS_BACKEND and checks that the other frameworks are not installed.
 """
 
 import os
+import shutil
 
 import nox
 
@@ -55,6 +63,30 @@ for _backend in BACKENDS:
 
 
 @nox.session
+def doctest(session):
+    """The docstring examples of keras_engram/ on JAX, run from an empty temporary directory.
+
+    The working directory is a fresh folder under .nox/, so an example that
+    writes files (figures, saved models) leaves nothing in the repository.
+    """
+    _install(session, "jax,dev")
+    session.env["KERAS_BACKEND"] = "jax"
+    session.env["MPLBACKEND"] = "Agg"
+    root = os.path.dirname(os.path.abspath(__file__))
+    workdir = os.path.join(session.create_tmp(), "doctest-cwd")
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    session.chdir(workdir)
+    session.run(
+        "pytest", "--doctest-modules", os.path.join(root, "keras_engram"), "-q",
+        f"--rootdir={root}", "-p", "no:cacheprovider", *session.posargs,
+    )
+
+
+nox.options.sessions.append("doctest")
+
+
+@nox.session
 def seed_reference(session):
     """keras-engram in seed mode against the installed tensorflow-engram."""
     _install(session, "tensorflow,dev")
@@ -85,6 +117,8 @@ def parity(session):
     else:
         _install(session, "jax,torch,tensorflow,dev")
     root = os.path.join(session.create_tmp(), "parity")
+    shutil.rmtree(root, ignore_errors=True)  # no results left from an earlier run
+    session.run("python", "tests/parity/compare.py", "--self-check")
     flags = ["--gpu"] if gpu else []
     for precision in ("float32", "mixed_bfloat16") if gpu else ("float32",):
         out = os.path.join(root, precision)

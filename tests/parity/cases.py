@@ -85,8 +85,32 @@ MASK_SQUARE[0] = False
 ENGRAM = dict(hidden_dim=HID, memory_size=SLOTS, hebbian_lr=0.3, trace_noise_stddev=0.0)
 
 
+def walk_layers(layer):
+    """`layer` and every layer inside it, through public attributes only.
+
+    Follows `Model.layers`, an RNN's `cell` (and a stacked cell's `cells`),
+    a `Bidirectional`'s `forward_layer` / `backward_layer` and a wrapper's
+    `layer`; each layer once, parents before their children.
+    """
+    found, stack, seen = [], [layer], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        children = list(current.layers) if isinstance(current, keras.Model) else []
+        for name in ("cell", "forward_layer", "backward_layer", "layer"):
+            child = getattr(current, name, None)
+            if isinstance(child, keras.layers.Layer):
+                children.append(child)
+        children += [c for c in getattr(current, "cells", None) or [] if isinstance(c, keras.layers.Layer)]
+        stack.extend(reversed(children))
+    return found
+
+
 def _cell_params(model):
-    return ref.cell_params(next(layer for layer in model._flatten_layers() if isinstance(layer, EngramCell)))
+    return ref.cell_params(next(layer for layer in walk_layers(model) if isinstance(layer, EngramCell)))
 
 
 def _ref_trace(p, H, batch):
@@ -156,7 +180,7 @@ for _scope in ("sample", "batch"):
 
 
 # The same layer in training mode (noise off): on torch its gradients come from
-# the hand-written backward passes of keras_engram/src/ops/trace_gradients.py.
+# the library's hand-written backward passes of the trace (its trace_gradients ops).
 # hebbian_lr 0.6 drives the trace into its clip bound.
 for _variant in ("masked", "initial_state"):
     _inputs = {"x": X}

@@ -11,6 +11,14 @@ against the NumPy reference); every pair of backends for forward outputs, gradie
 inputs) and the weights and losses after 5 Adam steps; and the 3 x 3 weight
 portability matrix (.keras and .weights.h5 saved on the row's backend, loaded
 on the column's).
+
+Before comparing, every backend (all three, or those named by --backends) must
+have produced every case: its devices.json, <case>.npz with the same arrays as
+the other backends, and a port_<source>.npz entry for every case not marked
+skipped. Anything missing fails the comparison (exit 1) with a list of what is
+missing, rather than comparing fewer backends or cases.
+
+    python tests/parity/compare.py --self-check   # the completeness check on synthetic results
 """
 
 import argparse
@@ -32,6 +40,8 @@ FLOAT64_REFERENCE_TOLERANCE = 1e-12
 def errors(a_arrays, b_arrays):
     """(max abs, max rel) over paired arrays; rel scaled by each reference's max |b|."""
     worst_abs, worst_rel = 0.0, 0.0
+    if len(a_arrays) != len(b_arrays):
+        return float("inf"), float("inf")
     for a, b in zip(a_arrays, b_arrays):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.shape != b.shape:
@@ -47,17 +57,150 @@ def group(record, prefix):
     return [record[k] for k in keys]
 
 
+# Arrays every case record has (harness.py `run`), and the float64 anchor's subset.
+REQUIRED_KEYS = ("weight_paths", "out_0", "loss_0", "train_losses")
+ANCHOR_PREFIXES = ("out_", "grad_w_", "grad_x_")
+
+
+def missing_results(out, backends):
+    """What the backends did not produce in `out`: a list of messages, empty when complete.
+
+    Every backend needs devices.json and <case>.npz for every case any backend
+    ran, each with REQUIRED_KEYS and the same array names as the others; the
+    float64 anchor (when DIR/float64 exists) every case, with the backends'
+    out_/grad_ arrays; and port_<source>.npz from each other backend with
+    `<case>__keras` and `<case>__h5` for every case it did not mark skipped.
+    """
+    problems, meta, keys = [], {}, {}
+    for backend in backends:
+        path = os.path.join(out, backend, "devices.json")
+        if not os.path.isfile(path):
+            problems.append(f"{backend}: no results ({path} missing; did `harness.py run` fail?)")
+            continue
+        with open(path) as f:
+            meta[backend] = json.load(f)
+    cases = sorted(set().union(*(m["cases"] for m in meta.values())))
+    for backend in meta:
+        for case in cases:
+            if case not in meta[backend]["cases"]:
+                problems.append(f"{backend}: case {case} not run (not in devices.json)")
+            path = os.path.join(out, backend, case + ".npz")
+            if not os.path.isfile(path):
+                problems.append(f"{backend}: {path} missing")
+                continue
+            with np.load(path) as record:
+                keys[(backend, case)] = set(record.files)
+            absent = [k for k in REQUIRED_KEYS if k not in keys[(backend, case)]]
+            if absent:
+                problems.append(f"{backend}: {case}.npz lacks {absent}")
+    for case in cases:
+        seen = {b: keys[(b, case)] for b in meta if (b, case) in keys}
+        union = set().union(*seen.values()) if seen else set()
+        for backend, names in seen.items():
+            if names != union:
+                problems.append(f"{backend}: {case}.npz lacks {sorted(union - names)} "
+                                "(present on another backend)")
+        anchor = os.path.join(out, "float64", case + ".npz")
+        if os.path.isdir(os.path.join(out, "float64")):
+            if not os.path.isfile(anchor):
+                problems.append(f"float64: {anchor} missing")
+            else:
+                with np.load(anchor) as record:
+                    wanted = {k for k in union if k.startswith(ANCHOR_PREFIXES)} | {"weight_paths"}
+                    absent = sorted(wanted - set(record.files))
+                if absent:
+                    problems.append(f"float64: {case}.npz lacks {absent}")
+    for target in meta:
+        for source in meta:
+            if source == target:
+                continue
+            path = os.path.join(out, target, f"port_{source}.npz")
+            if not os.path.isfile(path):
+                problems.append(f"{target}: {path} missing (did `harness.py port` run?)")
+                continue
+            with np.load(path) as port:
+                names = set(port.files)
+                skipped = set(port["skipped"].tolist()) if "skipped" in names else set()
+            for case in cases:
+                if case in skipped:
+                    continue
+                absent = [f"{case}__{kind}" for kind in ("keras", "h5") if f"{case}__{kind}" not in names]
+                if absent:
+                    problems.append(f"{target}: port_{source}.npz lacks {absent}")
+    return problems
+
+
+def self_check():
+    """missing_results on synthetic results: complete, then with each kind of gap."""
+    import tempfile
+
+    def write(out, backends=BACKENDS, cases=("a", "b"), drop=()):
+        for backend in backends:
+            os.makedirs(os.path.join(out, backend), exist_ok=True)
+            with open(os.path.join(out, backend, "devices.json"), "w") as f:
+                json.dump({"cases": list(cases), "devices": ["cpu"]}, f)
+            for case in cases:
+                if (backend, case) in drop:
+                    continue
+                record = {"weight_paths": np.array(["w"]), "out_0": np.zeros(2), "loss_0": np.array(0.0),
+                          "train_losses": np.zeros(5), "grad_w_0": np.zeros(2)}
+                record = {k: v for k, v in record.items() if (backend, case, k) not in drop}
+                np.savez(os.path.join(out, backend, case + ".npz"), **record)
+            for source in backends:
+                if source != backend and (backend, "port", source) not in drop:
+                    port = {f"{c}__{k}": np.zeros(2) for c in cases for k in ("keras", "h5")
+                            if (backend, source, c) not in drop}
+                    np.savez(os.path.join(out, backend, f"port_{source}.npz"),
+                             skipped=np.array([], dtype=str), **port)
+
+    gaps = {
+        "complete": ((), BACKENDS, None),
+        "a backend's case .npz": ((("torch", "b"),), BACKENDS, "torch: "),
+        "a key in one backend's .npz": ((("jax", "a", "grad_w_0"),), BACKENDS, "jax: a.npz lacks ['grad_w_0']"),
+        "a required key everywhere": (tuple((b, "a", "train_losses") for b in BACKENDS), BACKENDS,
+                                      "lacks ['train_losses']"),
+        "a port file": ((("tensorflow", "port", "jax"),), BACKENDS, "port_jax.npz missing"),
+        "a case in a port file": ((("jax", "torch", "b"),), BACKENDS, "port_torch.npz lacks ['b__keras'"),
+        "a whole backend": ((), BACKENDS[:2], "tensorflow: no results"),
+    }
+    for what, (drop, written, expected) in gaps.items():
+        with tempfile.TemporaryDirectory() as out:
+            write(out, written, drop=drop)
+            problems = missing_results(out, BACKENDS)
+        if expected is None:
+            assert problems == [], f"self-check ({what}): unexpected {problems}"
+        else:
+            assert any(expected in p for p in problems), f"self-check (missing {what}): {problems}"
+    print(f"compare.py self-check: complete results pass, {len(gaps) - 1} kinds of gap are reported")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     parser.add_argument("--precision", default="float32", choices=sorted(TOLERANCES))
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS,
+                        help="the backends that must have produced every case (default: all three)")
+    parser.add_argument("--self-check", action="store_true",
+                        help="check the completeness check on synthetic results, then exit")
     args = parser.parse_args()
+    if args.self_check:
+        self_check()
+        return
+    if not args.out:
+        parser.error("--out is required")
     tol = TOLERANCES[args.precision]
-    present = [b for b in BACKENDS if os.path.isdir(os.path.join(args.out, b))]
+    present = [b for b in BACKENDS if b in args.backends]
     if len(present) < 2:
-        sys.exit(f"parity: need results from at least two backends in {args.out}; found {present}")
+        sys.exit(f"parity: need at least two backends to compare; --backends names {present}")
+    problems = missing_results(args.out, present)
+    if problems:
+        print(f"parity: FAILED: incomplete results in {args.out} ({len(problems)} gap(s)); "
+              "nothing compared:", file=sys.stderr)
+        for problem in problems:
+            print("  " + problem, file=sys.stderr)
+        sys.exit(1)
     meta = {b: json.load(open(os.path.join(args.out, b, "devices.json"))) for b in present}
-    cases = sorted(set.intersection(*(set(meta[b]["cases"]) for b in present)))
+    cases = sorted(set().union(*(meta[b]["cases"] for b in present)))
     load = {(b, c): np.load(os.path.join(args.out, b, c + ".npz")) for b in present for c in cases}
     failures = []
 
@@ -156,9 +299,10 @@ def main():
                 cells.append("(same)")
                 continue
             port = np.load(os.path.join(args.out, target, f"port_{source}.npz"))
+            skipped = set(port["skipped"].tolist())  # stateful cases (missing_results checked the rest)
             worst = {"keras": 0.0, "h5": 0.0}
             for case in cases:
-                if f"{case}__keras" not in port.files:
+                if case in skipped:
                     continue
                 expected = [load[(source, case)]["out_0"]]
                 for kind in worst:
