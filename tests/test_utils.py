@@ -366,8 +366,8 @@ def test_bidirectional_reports_both_directions(inner):
     for got, direction in ((default, forward), (by_wrapper, forward), (by_forward, forward),
                            (by_backward, backward)):
         expected = own(direction)
-        for key in ("hidden", "trace", "attention"):
-            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6)
+        for key, atol in (("hidden", 5e-5), ("trace", 1e-6), ("attention", 1e-6)):
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=atol)
     # The backward direction's attention is in its processing order: reversed time.
     np.testing.assert_array_equal(by_backward["valid"], valid[:, ::-1])
     assert not np.allclose(by_backward["trace"], default["trace"])

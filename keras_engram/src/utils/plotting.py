@@ -286,7 +286,7 @@ def plot_memory_usage(model, inputs, file_path=None, batch_size=256, layer_name=
     axis.set_ylabel("% of steps")
     axis.set_xlim(-0.6, len(counts) - 0.4)
     _integer_ticks((axis, "x"))
-    axis.legend(loc="upper right", fontsize="small")
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize="small")  # off the bars
     axis.set_title(usage_title(stats, memory["valid"].shape[0]), fontsize="medium")
     return _finish(figure, file_path, dpi)
 
