@@ -6,9 +6,11 @@ inside scikit-learn: no download. Each 8 x 8 image is read as a sequence of
 
     KERAS_BACKEND=jax python examples/quickstart.py [--epochs 40] [--figures DIR]
 
-It ends by writing three figures of the Engram memory (the Hebbian trace over
-the epochs, the attention of four test digits over the memory slots, and how
-often each slot wins) and prints their paths.
+It ends by printing how sharp the Engram's recall is on the test digits and
+writing three figures of its memory (the Hebbian trace at the end of a
+sequence after each epoch, the attention of four test digits over the memory
+slots, and how each slot is used), and prints their paths. docs/memory.md
+explains the numbers.
 """
 
 import argparse
@@ -20,6 +22,8 @@ from keras_engram.datasets import load_digits
 from keras_engram.models import EngramClassifier
 from keras_engram.utils import (
     HebbianTraceMonitor,
+    attention_statistics,
+    engram_memory,
     plot_attention,
     plot_hebbian_trace,
     plot_memory_usage,
@@ -57,7 +61,8 @@ def main():
         keras.layers.Dense(10, activation="softmax"),
     ])
     x_test = data[1][0]
-    monitor = HebbianTraceMonitor(x_test[:64], verbose=0)
+    monitored = 64
+    monitor = HebbianTraceMonitor(x_test[:monitored], verbose=0)
     for name, model, callbacks in (
         ("EngramClassifier", engram, [monitor]),
         ("LSTM(64)", lstm, []),
@@ -70,13 +75,38 @@ def main():
              ("hebbian_trace.png", "attention.png", "memory_usage.png")]
     plot_hebbian_trace(monitor, paths[0])
     plot_attention(engram, x_test, paths[1], samples=4)
-    plot_memory_usage(engram, x_test, paths[2])
-    stats = monitor.get_attention_stats()
-    print(f"Memory after {args.epochs} epochs: attention entropy {stats['entropy'][-1]:.2f} nats, "
-          f"{stats['slots_used'][-1]:.0%} of slots used on 64 test digits")
+    plot_memory_usage(engram, x_test, paths[2])  # the same test digits as the numbers below
+    report_memory(engram, x_test, args.epochs, monitored)
     print("Figures written:")
     for path in paths:
         print(f"  {os.path.abspath(path)}")
+
+
+def report_memory(model, x, epochs, monitored):
+    """Prints the attention statistics of `x` (those in the title of memory_usage.png)."""
+    memory = engram_memory(model, x)
+    stats = attention_statistics(memory["attention"], memory["valid"])
+    slots = len(stats["slot_counts"])
+    near_uniform = stats["peaked_steps"] < 0.05
+    print(f"Engram memory on the {len(x)} test digits ({stats['steps']:,} steps, {slots} slots), "
+          f"after {epochs} epochs:")
+    print(f"  attention entropy {stats['entropy']:.3f} nats "
+          f"(uniform over {slots} slots: ln {slots} = {stats['uniform_entropy']:.3f})")
+    print(f"  mean largest weight of a step {stats['max_weight']:.3f} "
+          f"(uniform: 1/{slots} = {stats['uniform_weight']:.3f}); "
+          f"steps whose largest weight exceeds 2/{slots}: {stats['peaked_steps']:.1%}")
+    print(f"  argmax winners: {int((stats['slot_counts'] > 0).sum())} of {slots} slots win at "
+          "least one step (bars of memory_usage.png)"
+          + ("; with weights this close to uniform the winner is mostly noise" if near_uniform
+             else ""))
+    if near_uniform:
+        print("  Recall is nearly uniform over the slots: the memory read is close to their "
+              "average. Raising sparsity_strength or lowering temperature sharpens it "
+              "(benchmarks/attention_sharpness.py).")
+    print(f"The Hebbian trace starts at zero for every sequence and is built over its "
+          f"{x.shape[1]} steps; hebbian_trace.png shows it at the end of {monitored} test digits "
+          "(their mean) with each epoch's weights. What training learns is the memory bank and "
+          "the weights, so the trace panels change only as much as those do.")
 
 
 if __name__ == "__main__":

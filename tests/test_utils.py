@@ -10,11 +10,13 @@ import numpy as np
 import numpy_reference as ref
 import pytest
 
-from keras_engram.layers import Engram
+from keras_engram.layers import Engram, EngramCell
 from keras_engram.models import EngramClassifier
 from keras_engram.utils import (
     HebbianTraceMonitor,
     attention_statistics,
+    engram_cell,
+    engram_layers,
     engram_memory,
     plot_attention,
     plot_hebbian_trace,
@@ -95,6 +97,10 @@ def test_monitor_records_the_reference_trace_and_its_statistics(trace_scope):
     assert monitor.get_attention_stats()["entropy"][-1] == pytest.approx(entropy, rel=1e-6)
     assert history.history["attention_entropy"][-1] == pytest.approx(entropy, rel=1e-6)
     assert history.history["attention_slots_used"][-1] == pytest.approx((winners > 0).mean())
+    largest = weights.max(-1)
+    assert history.history["attention_max_weight"][-1] == pytest.approx(largest.mean(), rel=1e-6)
+    assert history.history["attention_peaked_steps"][-1] == pytest.approx((largest > 2 / 5).mean())
+    assert monitor.get_attention_stats()["max_weight"][-1] == pytest.approx(largest.mean(), rel=1e-6)
     top = list(np.argsort(-weights.reshape(-1, 5).mean(0), kind="stable")[:5])
     assert monitor.get_attention_stats()["top_slots"][-1] == top
 
@@ -136,6 +142,19 @@ def test_statistics_helpers_against_direct_numbers():
     stats = attention_statistics(attention, top_k=1)
     assert stats["entropy"] == pytest.approx(np.log(2) / 2)
     assert stats["slots_used"] == 0.5 and stats["top_slots"] == [0]
+    assert stats["uniform_entropy"] == pytest.approx(np.log(2)) and stats["uniform_weight"] == 0.5
+    assert stats["max_weight"] == pytest.approx(0.75) and stats["peaked_steps"] == 0.0
+    np.testing.assert_allclose(stats["slot_weights"], [0.75, 0.25])
+
+    # Four slots, the second step masked: only the first and third count.
+    attention = np.array([[[0.6, 0.2, 0.1, 0.1], [0.0, 0.0, 0.0, 0.0], [0.3, 0.3, 0.2, 0.2]]])
+    valid = np.array([[True, False, True]])
+    stats = attention_statistics(attention, valid)
+    assert stats["steps"] == 2
+    assert stats["max_weight"] == pytest.approx(0.45)
+    assert stats["peaked_steps"] == 0.5  # 0.6 > 2/4, 0.3 is not
+    np.testing.assert_allclose(stats["slot_weights"], [0.45, 0.25, 0.15, 0.15])
+    np.testing.assert_array_equal(stats["slot_counts"], [2, 0, 0, 0])
 
 
 def test_monitor_writes_figures_only_with_log_dir(tmp_path):
@@ -170,6 +189,14 @@ def test_plots_write_pngs_of_the_requested_size(tmp_path):
     expected = 100 * np.bincount(attention.argmax(-1).ravel(), minlength=5) / attention[..., 0].size
     heights = [bar.get_height() for bar in figure.axes[0].patches]
     np.testing.assert_allclose(heights, expected)
+    # The title's numbers are those of the same steps as the bars.
+    stats = attention_statistics(attention)
+    title = figure.axes[0].get_title()
+    assert f"over {attention.shape[0] * STEPS} steps of {attention.shape[0]} sequences" in title
+    assert f"mean max weight {stats['max_weight']:.3f} (uniform 1/5 = 0.200)" in title
+    assert f"{np.sum(stats['slot_counts'] > 0)} of 5 slots win an argmax" in title
+    mass = figure.axes[0].lines[0].get_ydata()
+    np.testing.assert_allclose(mass, 100 * attention.reshape(-1, 5).mean(0), rtol=1e-6)
 
 
 def test_clear_errors():
@@ -187,6 +214,14 @@ def test_clear_errors():
         plot_hebbian_trace(HebbianTraceMonitor(x, verbose=0))
     with pytest.raises(ValueError, match="samples"):
         plot_attention(classifier(), x, samples=0)
+    with pytest.raises(TypeError, match="Received: samples=1.5"):
+        plot_attention(classifier(), x, samples=1.5)
+    with pytest.raises(TypeError, match="Received: layer_name=3"):
+        engram_memory(classifier(), x, layer_name=3)
+    with pytest.raises(TypeError, match="batch_size"):
+        engram_memory(classifier(), x, batch_size=2.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        engram_memory(classifier(), x, batch_size=0)
 
 
 def test_network_model_and_headless_subprocess(tmp_path):
@@ -218,3 +253,143 @@ def test_network_model_and_headless_subprocess(tmp_path):
         assert imported == "False False"
     for name in ("hebbian_trace_epoch1.png", "attention_epoch1.png", "usage.png"):
         assert png_size(tmp_path / name)[0] > 0
+
+
+def masked_data(samples=6, seed=4):
+    x, _ = data(samples, seed)
+    x[:2, 4:] = 0.0  # padded tails, masked by `Masking`
+    valid = np.ones((samples, STEPS), bool)
+    valid[:2, 4:] = False
+    return x, valid
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("trace_scope", ["sample", "batch"])
+def test_plain_rnn_over_an_engram_cell_is_read_exactly(go_backwards, trace_scope):
+    x, valid = masked_data()
+    if trace_scope == "batch":  # masks in batch scope: see the test below
+        x, valid = data(6, 4)[0], np.ones((6, STEPS), bool)
+    inputs = keras.Input((STEPS, FEATURES))
+    masked = keras.layers.Masking(0.0)(inputs)
+    cell = EngramCell(8, 5, trace_scope=trace_scope, seed=5, name="my_cell")
+    rnn = keras.layers.RNN(cell, return_state=True, go_backwards=go_backwards, name="plain")
+    output, h_final, trace_final = rnn(masked)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(output))
+    states = keras.Model(inputs, [h_final, trace_final])
+
+    assert engram_layers(model) == [rnn] and engram_cell(rnn) is cell
+    memory = engram_memory(model, x)
+    assert set(memory) == {"trace", "hidden", "attention", "valid"}
+    np.testing.assert_array_equal(memory["valid"], valid[:, ::-1] if go_backwards else valid)
+    # The trace and hidden state are the final states the RNN itself returns.
+    h_expected, trace_expected = (keras.ops.convert_to_numpy(s) for s in states(x))
+    np.testing.assert_allclose(memory["trace"], trace_expected.reshape(-1, 5, 8),
+                               rtol=1e-5, atol=1e-6)
+    # (h is O(1) after the layer norms: float32 rounding of a differently ordered sum)
+    np.testing.assert_allclose(memory["hidden"], h_expected, rtol=1e-5, atol=5e-5)
+    # Attention: a distribution over the slots at every unmasked step, zero at masked ones,
+    # and the float64 NumPy reference's.
+    rows = memory["attention"].sum(-1)
+    np.testing.assert_allclose(rows[memory["valid"]], 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(rows[~memory["valid"]], 0.0)
+    _, _, _, attention = ref.sequence(ref.cell_params(cell), x, mask=valid, go_backwards=go_backwards)
+    np.testing.assert_allclose(memory["attention"], attention, rtol=1e-5, atol=1e-6)
+
+    # Found by its name too, and the monitor and figures work on it.
+    np.testing.assert_array_equal(engram_memory(model, x, layer_name="plain")["trace"],
+                                  memory["trace"])
+    with pytest.raises(ValueError, match=r"\['plain'\]"):
+        engram_memory(model, x, layer_name="my_cell")
+    monitor = HebbianTraceMonitor(x, layer_name="plain", verbose=0)
+    monitor.set_model(model)
+    logs = monitor.record()
+    assert monitor.trace_scope == trace_scope and monitor.memory_size == 5
+    assert logs["hebbian_trace_max"] == pytest.approx(memory["trace"].max())
+    figure = plot_memory_usage(model, x, layer_name="plain")
+    assert len(figure.axes[0].patches) == 5
+
+
+def test_a_plain_rnn_in_batch_scope_refuses_masked_steps():
+    x, _ = masked_data()
+    model = keras.Sequential([keras.Input((STEPS, FEATURES)), keras.layers.Masking(0.0),
+                              keras.layers.RNN(EngramCell(8, 5, trace_scope="batch"))])
+    with pytest.raises(ValueError, match="Expected no masked steps"):
+        engram_memory(model, x)
+    assert engram_memory(model, x[2:])["trace"].shape == (4, 5, 8)  # nothing masked there
+
+
+def test_a_plain_rnn_reads_the_given_initial_state():
+    x, _ = data(4)
+    rng = np.random.default_rng(8)
+    h0 = rng.normal(size=(4, 8)).astype("float32")
+    trace0 = (0.05 * rng.normal(size=(4, 40))).astype("float32")
+    inputs = [keras.Input((STEPS, FEATURES)), keras.Input((8,)), keras.Input((40,))]
+    cell = EngramCell(8, 5, seed=2)
+    _, _, trace_final = keras.layers.RNN(cell, return_state=True, name="rnn")(
+        inputs[0], initial_state=[inputs[1], inputs[2]])
+    model = keras.Model(inputs, trace_final)
+    memory = engram_memory(model, [x, h0, trace0])
+    np.testing.assert_allclose(memory["trace"], keras.ops.convert_to_numpy(
+        model([x, h0, trace0])).reshape(-1, 5, 8), rtol=1e-5, atol=1e-6)
+    # (so not the zero start's trace)
+    assert not np.allclose(memory["trace"], ref.sequence(ref.cell_params(cell), x)[2])
+
+
+@pytest.mark.parametrize("inner", ["engram", "rnn"])
+def test_bidirectional_reports_both_directions(inner):
+    x, valid = masked_data()
+    inputs = keras.Input((STEPS, FEATURES))
+    masked = keras.layers.Masking(0.0)(inputs)
+    layer = (Engram(8, 5, return_sequences=True, seed=6, name="mem") if inner == "engram"
+             else keras.layers.RNN(EngramCell(8, 5, seed=6), return_sequences=True, name="mem"))
+    both = keras.layers.Bidirectional(layer, name="both")
+    outputs = keras.layers.GlobalAveragePooling1D()(both(masked))
+    model = keras.Model(inputs, keras.layers.Dense(2)(outputs))
+
+    forward, backward = both.forward_layer, both.backward_layer
+    assert engram_layers(model) == [forward, backward]
+    assert (forward.name, backward.name) == ("forward_mem", "backward_mem")
+    default = engram_memory(model, x)
+    by_wrapper = engram_memory(model, x, layer_name="both")
+    by_forward = engram_memory(model, x, layer_name="forward_mem")
+    by_backward = engram_memory(model, x, layer_name="backward_mem")
+
+    def own(direction):
+        cell = engram_cell(direction)
+        if isinstance(direction, Engram):  # the layer's own inspect
+            got = direction.inspect(x, mask=valid)
+            return {key: keras.ops.convert_to_numpy(value) for key, value in got.items()}
+        _, h, trace, attention = ref.sequence(ref.cell_params(cell), x, mask=valid,
+                                              go_backwards=direction.go_backwards)
+        return {"hidden": h, "trace": trace, "attention": attention}
+
+    for got, direction in ((default, forward), (by_wrapper, forward), (by_forward, forward),
+                           (by_backward, backward)):
+        expected = own(direction)
+        for key, atol in (("hidden", 5e-5), ("trace", 1e-6), ("attention", 1e-6)):
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=atol)
+    # The backward direction's attention is in its processing order: reversed time.
+    np.testing.assert_array_equal(by_backward["valid"], valid[:, ::-1])
+    assert not np.allclose(by_backward["trace"], default["trace"])
+
+    monitor = HebbianTraceMonitor(x, layer_name="backward_mem", verbose=0)
+    monitor.set_model(model)
+    monitor.record()
+    np.testing.assert_allclose(monitor.get_trace_evolution(per_sample=True)[-1],
+                               by_backward["trace"])
+    figure = plot_attention(model, x, samples=2, layer_name="backward_mem")
+    assert figure.axes[0].get_xlabel() == "processing order (reversed)"
+
+
+def test_reading_a_stateful_layer_starts_from_and_keeps_its_stored_states():
+    x, _ = data(4)
+    layer = Engram(8, 5, stateful=True, seed=1)
+    model = keras.Sequential([keras.Input((STEPS, FEATURES), batch_size=4), layer])
+    model(x)  # the stored states now hold the end of this first call
+    stored = [keras.ops.convert_to_numpy(s) for s in layer.states]
+    memory = engram_memory(model, x)
+    for before, after in zip(stored, layer.states):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(after), before)
+    _, _, trace, _ = ref.sequence(ref.cell_params(layer.cell), x, h0=stored[0],
+                                  H0=stored[1].reshape(4, 5, 8))
+    np.testing.assert_allclose(memory["trace"], trace, rtol=1e-5, atol=1e-6)

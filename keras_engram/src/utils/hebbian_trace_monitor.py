@@ -5,13 +5,12 @@ import os
 import keras
 import numpy as np
 
-from keras_engram.src.utils.engram_probe import find_engram_layer, read_memory
-from keras_engram.src.utils.memory_statistics import (
-    attention_statistics,
-    trace_statistics,
-)
+from keras_engram.src.utils.engram_probe import engram_cell, find_engram_layer, read_memory
+from keras_engram.src.utils.memory_statistics import attention_statistics, trace_statistics
 
 TRACE_KEYS = ("mean_abs", "max", "min", "std", "sparsity")
+# Per-epoch attention statistics kept by the monitor; all but `top_slots` also go to `logs`.
+ATTENTION_KEYS = ("entropy", "max_weight", "peaked_steps", "slots_used", "top_slots")
 ATTENTION_SAMPLES = 4  # panels of the attention figure written with `log_dir`
 
 
@@ -19,20 +18,30 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
     """Records the Hebbian trace and attention of an Engram layer after each epoch.
 
     After every epoch the model runs, in inference mode, on `sample_batch`
-    up to its `Engram` layer (found by walking the model, so it works in
-    `EngramClassifier`, `EngramNetwork` or any model of your own), which
-    reports its final trace and the attention weights of every step. The
-    monitor keeps the trace and adds its statistics to the epoch's `logs`,
-    so they appear in `History` and in callbacks listed after it, such as
+    up to its Engram memory (found by walking the model, so it works in
+    `EngramClassifier`, `EngramNetwork`, any model of your own, and with an
+    `Engram` or `keras.layers.RNN(EngramCell(...))` inside
+    `keras.layers.Bidirectional`; see `engram_memory`), which reports its
+    final trace and the attention weights of every step. The monitor keeps
+    the trace and adds its statistics to the epoch's `logs`, so they appear
+    in `History` and in callbacks listed after it, such as
     `keras.callbacks.TensorBoard`:
 
     - `hebbian_trace_mean_abs`, `_max`, `_min`, `_std`, `_sparsity`
       (share of |H| < 0.01), computed over every sample's trace;
     - `attention_entropy` (mean entropy in nats of a step's weights over the
-      memory slots) and `attention_slots_used` (share of slots that are the
-      argmax of at least one step).
+      N memory slots; uniform weights give ln N), `attention_max_weight`
+      (mean of a step's largest weight; uniform: 1/N),
+      `attention_peaked_steps` (share of steps whose largest weight
+      exceeds 2/N) and `attention_slots_used` (share of slots that are the
+      argmax of at least one step; mostly noise when the weights are near
+      uniform). See `attention_statistics`.
 
-    In the default `trace_scope="sample"` each sample has its own trace:
+    The trace is not carried from epoch to epoch: it starts at zero for
+    every sequence (every batch in batch scope) and is built over its
+    steps, so what is recorded is the trace at the end of the monitored
+    sequences, with the memory bank and weights of that epoch. In the
+    default `trace_scope="sample"` each sample has its own trace:
     `get_trace_evolution()` gives their mean (memory_size x hidden_dim),
     `get_trace_evolution(per_sample=True)` all of them. In batch scope the
     trace is shared and both hold it. The monitor never opens a window: with
@@ -51,8 +60,10 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
             `attention_epoch{N}.png` (the first 4 samples of `sample_batch`) is
             written after epochs 1, 1 + plot_every, ...
         skip_first_plot: write no figure after the first epoch.
-        layer_name: name of the `Engram` layer to monitor when the model has
-            several (default: the first found).
+        layer_name: name of the layer to monitor when the model has several:
+            an `Engram`, an RNN layer, a `Bidirectional` wrapper (its forward
+            layer) or one of its directions (`backward_<name>`); default the
+            first found.
         top_k: how many of the most attended slots to record per epoch.
 
     Example:
@@ -108,9 +119,10 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         self.sample_traces = []
         self.attention_weights = []
         self.stats = {key: [] for key in TRACE_KEYS}
-        self.attention_stats = {"entropy": [], "slots_used": [], "top_slots": []}
+        self.attention_stats = {key: [] for key in ATTENTION_KEYS}
+        self.memory_size = None
         self.trace_scope = None
-        self._layer = None  # the monitored Engram layer, found again at each record
+        self._layer = None  # the monitored recurrent layer, found again at each record
         self.written_files = []
 
     def on_train_begin(self, logs=None):
@@ -124,7 +136,8 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         Returns the dict of scalar statistics added to the logs.
         """
         layer = self._layer = find_engram_layer(self.model, self.layer_name)
-        self.trace_scope = layer.trace_scope
+        cell = engram_cell(layer)
+        self.trace_scope, self.memory_size = cell.trace_scope, cell.memory_size
         memory = read_memory(self.model, layer, self.sample_batch)
         per_sample = memory["trace"]
         self.epochs.append(len(self.epochs) if epoch is None else int(epoch))
@@ -135,11 +148,10 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         for key in TRACE_KEYS:
             self.stats[key].append(trace_stats[key])
         att = attention_statistics(memory["attention"], memory["valid"], self.top_k)
-        for key in self.attention_stats:
+        for key in ATTENTION_KEYS:
             self.attention_stats[key].append(att[key])
         values = {f"hebbian_trace_{key}": trace_stats[key] for key in TRACE_KEYS}
-        values["attention_entropy"] = att["entropy"]
-        values["attention_slots_used"] = att["slots_used"]
+        values.update({f"attention_{key}": att[key] for key in ATTENTION_KEYS if key != "top_slots"})
         return values
 
     def on_epoch_end(self, epoch, logs=None):
@@ -153,9 +165,14 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
                 f"sparsity: {self.stats['sparsity'][-1]:.2%}"
             )
         if self.verbose > 1:
+            slots = self.memory_size
             print(
-                f"Attention [epoch {epoch + 1}] - entropy: {values['attention_entropy']:.3f} nats, "
-                f"slots used: {values['attention_slots_used']:.0%}, "
+                f"Attention [epoch {epoch + 1}] - entropy: {values['attention_entropy']:.3f} nats "
+                f"(uniform ln {slots} = {np.log(slots):.3f}), "
+                f"mean max weight: {values['attention_max_weight']:.3f} (uniform 1/{slots} = "
+                f"{1 / slots:.3f}), steps with max > 2/{slots}: "
+                f"{values['attention_peaked_steps']:.0%}, "
+                f"slots winning an argmax: {values['attention_slots_used']:.0%}, "
                 f"top slots: {self.attention_stats['top_slots'][-1]}"
             )
         if not self.log_dir or (epoch == 0 and self.skip_first_plot):
@@ -201,5 +218,6 @@ class HebbianTraceMonitor(keras.callbacks.Callback):
         return self.stats
 
     def get_attention_stats(self):
-        """Attention statistics per epoch: dict of lists `entropy`, `slots_used`, `top_slots`."""
+        """Attention statistics per epoch: dict of lists `entropy`, `max_weight`,
+        `peaked_steps`, `slots_used`, `top_slots` (see `attention_statistics`)."""
         return self.attention_stats
