@@ -134,3 +134,14 @@ def parity(session):
             env={"KERAS_BACKEND": "tensorflow"},
         )
         session.run("python", "tests/parity/compare.py", "--out", out, "--precision", precision)
+
+
+@nox.session
+def docs(session):
+    """Builds the documentation site (warnings are errors)."""
+    session.install("-c", ".ci/constraints.txt", ".[jax,docs]")
+    session.run("mkdocs", "build", "--strict", env={"KERAS_BACKEND": "jax"})
+
+
+# The site builds in seconds from PyPI packages, so the test command builds it too.
+nox.options.sessions.append("docs")

@@ -1,4 +1,4 @@
-"""Digits accuracy protocol (issue 2): ENN vs LSTM, and tensorflow-engram when present.
+"""Digits accuracy protocol: ENN vs LSTM, and tensorflow-engram when present.
 
 scikit-learn's digits read as 8 steps x 8 features (X / 16), stratified 25%
 test split, split and weight seeds 0, 1, 2, hidden 64, memory 32, Adam 1e-3,

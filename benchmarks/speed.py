@@ -1,4 +1,4 @@
-"""ENN speed benchmark (issue 4): keras-engram against the seed and Keras's RNNs.
+"""ENN speed benchmark: keras-engram against the seed and Keras's RNNs.
 
 Measures, for the backend in KERAS_BACKEND, side by side in one run:
 keras-engram's ENN in seed mode (`trace_scope="batch"`) and in the default
@@ -46,7 +46,7 @@ MATCHED_LSTM = 214
 
 # glibc keeps freed memory up to 32 MiB per block mapped and never trims the
 # heap's top back to the kernel, so fresh multi-megabyte tensors do not
-# page-fault in again (docs/performance.md, "Why").
+# page-fault in again (docs/performance.md, "Limits, and why").
 GLIBC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
 TCMALLOC_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
