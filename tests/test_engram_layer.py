@@ -371,7 +371,7 @@ def _fixed_dropout(inputs, rate, noise_shape=None, seed=None):
     """A stand-in for `keras.random.dropout` with a known mask (every third unit dropped)."""
     shape = tuple(inputs.shape)
     kept = (np.arange(int(np.prod(shape))).reshape(shape) % 3 != 0) / (1.0 - rate)
-    return inputs * keras.ops.convert_to_tensor(kept.astype("float32"))
+    return keras.ops.multiply(inputs, keras.ops.convert_to_tensor(kept.astype("float32")))
 
 
 @pytest.mark.parametrize("scope", ["sample", "batch"])
