@@ -102,7 +102,7 @@ def attention_statistics(attention, valid=None, top_k=5):
         - `peaked_steps`: share of steps whose largest weight exceeds `2/N`;
         - `slot_weights`: `(N,)` mean weight of each slot (sums to one);
         - `slots_used`: share of slots that are the argmax of at least one
-          step (with near-uniform weights the argmax is mostly noise);
+            step (with near-uniform weights the argmax is mostly noise);
         - `slot_counts`: argmax counts (see `slot_usage`);
         - `top_slots`: the `top_k` slots of highest mean weight, highest first;
         - `steps`: the number of valid steps.
