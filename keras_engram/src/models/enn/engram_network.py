@@ -91,11 +91,7 @@ class EngramNetwork(keras.Model):
             )
         super().__init__(**kwargs)
         self.output_units = validation.positive_int("output_units", output_units, allow_none=True)
-        self.dropout_rate = validation.float_in_range("dropout_rate", dropout_rate, 0.0, 1.0)
-        if self.dropout_rate >= 1.0:
-            raise ValueError(
-                f"Expected `dropout_rate` to be in [0, 1). Received: dropout_rate={dropout_rate}"
-            )
+        self.dropout_rate = validation.rate("dropout_rate", dropout_rate)
         self.output_activation = keras.activations.get(output_activation)
         self.return_sequences = validation.boolean("return_sequences", return_sequences)
         self.return_states = validation.boolean("return_states", return_states)
