@@ -38,6 +38,17 @@ class MemoryCell(keras.layers.Layer):
       `(batch, 1)` boolean tensor or None (a masked sample keeps its state
       and repeats its previous output). Returns `(output, carry, extras)`,
       `extras` a dict of per-step `(batch, width)` tensors.
+    - `_loop_sequence(constants, carry, inputs, noise, mask, training,
+      states, extras, return_sequences, time_loop, step_loop)`: an optional
+      whole-sequence form of the loop (default None: the layer runs
+      `_loop_step` over time). `inputs` are `(batch, time, ...)`, `mask`
+      `(batch, time)` or None, `noise` as `_loop_noise` drew it, `states`
+      as `_loop_start` received them; `time_loop(step, init, xs,
+      templates=())` runs a step over time-major `xs` as the layer's own
+      loop does, and `step_loop(carry, inputs, noise, mask)` runs the
+      layer's step loop (by default over the whole sequence). Returns
+      None or what `step_loop()` returns: `(final_carry, outputs or None,
+      extras dict)`.
     - `_loop_end(carry, context, mask, steps)`: the Keras states from the
       final carry (`mask`: `(batch, time)` or None; `steps`: the static
       length or None).
@@ -71,6 +82,10 @@ class MemoryCell(keras.layers.Layer):
 
     def _loop_step(self, constants, carry, inputs, noise, mask, training):
         raise NotImplementedError(f"{type(self).__name__} must implement `_loop_step`.")
+
+    def _loop_sequence(self, constants, carry, inputs, noise, mask, training, states,
+                       extras, return_sequences, time_loop, step_loop):
+        return None
 
     def _loop_end(self, carry, context, mask, steps):
         return list(carry)

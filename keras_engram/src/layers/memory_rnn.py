@@ -243,36 +243,48 @@ class MemoryRNN(keras.layers.RNN):
 
         inputs = cell._loop_inputs(sequences, training=training)
         batch_size = ops.shape(sequences)[0]
-        carry, context = cell._loop_start(initial_state, batch_size)
-        xs = [ops.swapaxes(x, 0, 1) for x in inputs]
-        input_count = len(xs)
-        if mask is not None:
-            xs.append(ops.expand_dims(ops.transpose(mask, (1, 0)), -1))
+        start, context = cell._loop_start(initial_state, batch_size)
         noise = cell._loop_noise(ops.shape(sequences)[1], training=training)
-        xs.extend(noise)
         constants = cell._loop_constants(batch_size, training=training)
         collect_sequence = self.return_sequences
-
-        def step(carry, x):
-            mask_t = x[input_count] if mask is not None else None
-            noise_t = tuple(x[len(x) - len(noise) :])
-            output, carry, values = cell._loop_step(
-                constants, carry, tuple(x[:input_count]), noise_t, mask_t, training
-            )
-            outputs = [output] if collect_sequence else []
-            outputs.extend(values[name] for name in extras)
-            return carry, tuple(outputs)
-
         dtype = cell.compute_dtype
         sizes = [cell.output_size] if collect_sequence else []
         sizes.extend(cell._loop_extra_sizes[name] for name in extras)
-        templates = tuple(ops.zeros((batch_size, size), dtype=dtype) for size in sizes)
-        if fast_paths.rematerializes_steps():
-            step = keras.remat(step)
-        final_carry, stacked = scan(step, carry, tuple(xs), templates, unroll=self.unroll)
-        stacked = [ops.swapaxes(s, 0, 1) for s in stacked]
-        outputs = stacked.pop(0) if collect_sequence else None
-        values = dict(zip(extras, stacked))
+
+        def step_loop(carry=start, inputs=inputs, noise=noise, mask=mask):
+            """The step loop over `inputs` (batch-major) from `carry`: `(final_carry, outputs, extras)`."""
+            xs = [ops.swapaxes(x, 0, 1) for x in inputs]
+            count = len(xs)
+            if mask is not None:
+                xs.append(ops.expand_dims(ops.transpose(mask, (1, 0)), -1))
+            xs.extend(noise)
+
+            def step(carry, x):
+                mask_t = x[count] if mask is not None else None
+                noise_t = tuple(x[len(x) - len(noise) :])
+                output, carry, values = cell._loop_step(
+                    constants, carry, tuple(x[:count]), noise_t, mask_t, training
+                )
+                outputs = [output] if collect_sequence else []
+                outputs.extend(values[name] for name in extras)
+                return carry, tuple(outputs)
+
+            templates = tuple(ops.zeros((batch_size, size), dtype=dtype) for size in sizes)
+            if fast_paths.rematerializes_steps():
+                step = keras.remat(step)
+            final_carry, stacked = scan(step, carry, tuple(xs), templates, unroll=self.unroll)
+            stacked = [ops.swapaxes(s, 0, 1) for s in stacked]
+            outputs = stacked.pop(0) if collect_sequence else None
+            return final_carry, outputs, dict(zip(extras, stacked))
+
+        def time_loop(loop_step, init, loop_xs, templates=()):
+            return scan(loop_step, init, loop_xs, templates, unroll=self.unroll)
+
+        whole = cell._loop_sequence(
+            constants, start, inputs, noise, mask, training, initial_state,
+            extras, collect_sequence, time_loop, step_loop,
+        )
+        final_carry, outputs, values = step_loop() if whole is None else whole
         states = cell._loop_end(final_carry, context, mask, sequences.shape[1])
         return cell._loop_output(final_carry), outputs, states, values
 

@@ -125,6 +125,23 @@ def unstacked_loop(steps, unroll=False):
     return backend == "tensorflow" and unrolls_on_tensorflow(steps, unroll)
 
 
+def implicit_trace(per_sample, steps):
+    """Per-sample trace: the exact low-rank form (`implicit_trace`) where the clip cannot bind.
+
+    Reason: the explicit loop reads and writes a `(batch, slots, dim)` trace
+    at every step and is memory-bound; the implicit form carries
+    `(batch, time, slots)` and trains several times faster at the paper's
+    size. Needs a length known when traced; sequences longer than
+    `IMPLICIT_CHUNK_STEPS` run in chunks (its cost grows with the square of
+    a chunk's length).
+    """
+    return enabled() and per_sample and steps is not None and steps > 0
+
+
+# The longest piece of a sequence the implicit trace runs at once.
+IMPLICIT_CHUNK_STEPS = 64
+
+
 # `keras.layers.RNN`'s TensorFlow loop (backend/tensorflow/rnn.py) uses 32.
 TF_PARALLEL_ITERATIONS = 32
 # On TensorFlow, a loop over at most this many (static) steps is built as an

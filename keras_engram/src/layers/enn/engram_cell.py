@@ -7,7 +7,7 @@ from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_cell import MemoryCell
 from keras_engram.src.ops import attention as attention_ops
-from keras_engram.src.ops import fast_paths, hebbian, trace_gradients
+from keras_engram.src.ops import fast_paths, hebbian, implicit_trace, trace_gradients
 from keras_engram.src.precision import full_precision
 
 TRACE_SCOPES = ("sample", "batch")
@@ -484,6 +484,138 @@ class EngramCell(MemoryCell):
             return self._fast_step(constants, carry, inputs, noise, mask, training)
         return self._plain_step(constants, carry, inputs, noise, mask, training)
 
+    def _loop_sequence(self, constants, carry, inputs, noise, mask, training, states,
+                       extras, return_sequences, time_loop, step_loop):
+        """The per-sample trace in its exact low-rank form (`ops.implicit_trace`).
+
+        A first loop computes every step's attention from the encodings, a
+        second runs the integrator over the hidden state; the trace is
+        formed once, at the end. Taken where `fast_paths.implicit_trace`
+        allows it; with a clip, only for a batch whose `clip_bound` stays
+        within the clip (the explicit `step_loop` runs otherwise). A
+        sequence longer than `fast_paths.IMPLICIT_CHUNK_STEPS` runs in equal
+        chunks (the last padded with masked steps, which write nothing),
+        the trace handed from one to the next, each chunk checked on its own.
+        """
+        steps = inputs[0].shape[1]
+        if not fast_paths.implicit_trace(self.trace_scope == "sample", steps):
+            return None
+        piece = dict(constants=constants, extras=extras, return_sequences=return_sequences,
+                     time_loop=time_loop)
+        count = -(-steps // fast_paths.IMPLICIT_CHUNK_STEPS)
+        if count == 1:
+            return self._implicit_piece(
+                carry, inputs, noise, mask, states[1] is not None, explicit=step_loop, **piece
+            )
+        length = -(-steps // count)
+        padding = count * length - steps
+        batch = ops.shape(inputs[0])[0]
+        if mask is None:
+            mask = ops.ones((batch, steps), dtype="bool")
+
+        def chunked(x, axis):
+            """`x` padded with zeros to `count * length` steps on `axis`, then chunk-major."""
+            if padding:
+                widths = [(0, 0)] * len(x.shape)
+                widths[axis] = (0, padding)
+                x = ops.pad(x, widths)
+            shape = list(ops.shape(x))
+            x = ops.reshape(x, shape[:axis] + [count, length] + shape[axis + 1 :])
+            return ops.moveaxis(x, axis, 0)
+
+        xs = [chunked(x, 1) for x in inputs] + [chunked(mask, 1)] + [chunked(n, 0) for n in noise]
+        width = len(inputs)
+
+        def chunk_step(chunk_carry, x):
+            chunk_inputs, chunk_mask, chunk_noise = tuple(x[:width]), x[width], tuple(x[width + 1 :])
+            final, outputs, values = self._implicit_piece(
+                chunk_carry, chunk_inputs, chunk_noise, chunk_mask, True,
+                explicit=lambda: step_loop(chunk_carry, chunk_inputs, chunk_noise, chunk_mask),
+                **piece,
+            )
+            stacked = ([outputs] if return_sequences else []) + [values[name] for name in extras]
+            return final, tuple(stacked)
+
+        sizes = [self.output_size] if return_sequences else []
+        sizes.extend(self._loop_extra_sizes[name] for name in extras)
+        templates = tuple(ops.zeros((batch, length, size), dtype=inputs[0].dtype) for size in sizes)
+        final, stacked = time_loop(chunk_step, carry, tuple(xs), templates)
+        stacked = [
+            ops.reshape(ops.moveaxis(s, 0, 1), (batch, count * length, s.shape[-1]))[:, :steps]
+            for s in stacked
+        ]
+        outputs = stacked.pop(0) if return_sequences else None
+        return final, outputs, dict(zip(extras, stacked))
+
+    def _implicit_piece(self, carry, inputs, noise, mask, given, explicit, constants, extras,
+                        return_sequences, time_loop):
+        """One piece of the implicit form (see `_loop_sequence`); `given`: a start trace is set."""
+        z = inputs[0]
+        steps = z.shape[1]
+        h0, trace0 = carry
+        unit = self._trace_unit()
+        eta, alpha = self.hebbian_lr, self.scale_factor
+        initial = trace0 * unit if given else None
+        writes = None
+        if noise:
+            writes = ops.reshape(noise[0] * unit, (steps, self.memory_size, self.hidden_dim))
+        memory = constants["memory"]
+        weights, start = implicit_trace.decay_weights(mask, steps, eta, z.dtype)
+        attention = implicit_trace.attention_pass(
+            z, memory, initial, writes, mask, weights, start, eta, alpha,
+            self.effective_temperature, lambda step, init, xs: time_loop(step, init, xs)[0],
+        )
+
+        def implicit():
+            recalled = implicit_trace.reads(
+                attention, z, memory, initial, writes, weights, start, eta, alpha
+            )
+            trace = implicit_trace.final_trace(attention, z, initial, writes, weights, start, eta)
+            h, outputs = self._integrate(
+                constants, inputs, recalled, h0, mask, return_sequences, time_loop
+            )
+            values = {"attention": attention}
+            return _flat((h, trace if unit == 1.0 else trace / unit), outputs, values, extras)
+
+        if self.trace_clip is None:
+            return _unflat(implicit(), return_sequences, extras)
+        bound = implicit_trace.clip_bound(
+            ops.stop_gradient(attention), ops.stop_gradient(z),
+            None if initial is None else ops.stop_gradient(initial),
+            writes, mask, weights, start, eta,
+        )
+        exact = ops.all(bound <= self.trace_clip)
+        flat = ops.cond(exact, implicit, lambda: _flat(*explicit(), extras))
+        return _unflat(flat, return_sequences, extras)
+
+    def _integrate(self, constants, inputs, recalled, h0, mask, return_sequences, time_loop):
+        """The integrator over the hidden state, from the reads of every step (the second loop)."""
+        h = self.hidden_dim
+        kernel = ops.convert_to_tensor(self.hidden_integrator.kernel)
+        if len(inputs) > 1:
+            drive = inputs[1]
+        else:
+            drive = inputs[0] @ kernel[:h] + ops.convert_to_tensor(self.hidden_integrator.bias)
+        drive = drive + recalled @ kernel[h : 2 * h]
+        hidden_kernel = kernel[2 * h :]
+        xs = [ops.swapaxes(drive, 0, 1)]
+        if mask is not None:
+            xs.append(ops.expand_dims(ops.transpose(mask, (1, 0)), -1))
+
+        def step(carry, x):
+            h_prev = carry[0]
+            integrated = ops.relu(x[0] + self._recurrent_dropped(h_prev, constants) @ hidden_kernel)
+            h_new = fast_paths.apply_sublayer(self.output_dense, integrated, constants["output_dense"])
+            if self.use_layer_norm:
+                h_new = fast_paths.apply_sublayer(self.layer_norm2, h_new, constants["layer_norm2"])
+            if mask is not None:
+                h_new = ops.where(x[1], h_new, h_prev)
+            return (h_new,), ((h_new,) if return_sequences else ())
+
+        templates = (ops.zeros_like(h0),) if return_sequences else ()
+        (h_last,), stacked = time_loop(step, (h0,), tuple(xs), templates)
+        return h_last, (ops.swapaxes(stacked[0], 0, 1) if return_sequences else None)
+
     @property
     def _loop_extra_sizes(self):
         return {"attention": self.memory_size}
@@ -523,3 +655,18 @@ class EngramCell(MemoryCell):
             "memory_regularizer": keras.regularizers.serialize(self.memory_regularizer),
         }
         return {**super().get_config(), **config}
+
+
+def _flat(carry, outputs, values, extras):
+    """A loop's result as a flat tuple of tensors (the branches of `ops.cond`)."""
+    flat = list(carry)
+    if outputs is not None:
+        flat.append(outputs)
+    flat.extend(values[name] for name in extras)
+    return tuple(flat)
+
+
+def _unflat(flat, return_sequences, extras):
+    carry, rest = tuple(flat[:2]), list(flat[2:])
+    outputs = rest.pop(0) if return_sequences else None
+    return carry, outputs, dict(zip(extras, rest))
