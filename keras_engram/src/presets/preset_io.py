@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import warnings
 
 import keras
 
@@ -211,18 +210,51 @@ def _newer_version_note(metadata):
     return ""
 
 
+def _innermost(error):
+    """The first cause of `error` (Keras wraps a constructor's error when it deserializes)."""
+    seen = {id(error)}
+    while True:
+        cause = error.__cause__ or error.__context__
+        if cause is None or id(cause) in seen or not isinstance(cause, (TypeError, ValueError)):
+            return error
+        seen.add(id(cause))
+        error = cause
+
+
 def _deserialize(config, filename, preset, overrides, metadata):
     try:
         return keras.saving.deserialize_keras_object(config)
     except (TypeError, ValueError) as error:
+        cause = _innermost(error)
         given = f" with the overrides {overrides}" if overrides else ""
-        raise type(error)(
+        raise type(cause)(
             f"`{filename}` of the preset {preset!r} does not build a "
-            f"{config.get('class_name')}{given}: {error}{_newer_version_note(metadata)}"
+            f"{config.get('class_name')}{given}: {cause}{_newer_version_note(metadata)}"
         ) from error
 
 
-def _load_weights(model, directory, filename, preset, overrides, objects_to_skip=None):
+def _shapes(weights):
+    return [tuple(weight.shape) for weight in weights]
+
+
+def _head_weights(task):
+    backbone_ids = {id(weight) for weight in task.backbone.weights}
+    return [weight for weight in task.weights if id(weight) not in backbone_ids]
+
+
+def _check_same_weights(model, reference, overrides, filename, preset):
+    """An override may not change the weights that `filename` fills."""
+    if _shapes(model) != _shapes(reference):
+        raise ValueError(
+            f"The overrides {overrides} change the weights that `{filename}` of the preset "
+            f"{preset!r} holds ({len(reference)} weights of shapes {_shapes(reference)}; with "
+            f"the overrides {len(model)} of shapes {_shapes(model)}): pass only overrides that "
+            "keep them (for example `dtype`, `trace_scope`, `hebbian_lr`), or "
+            "`load_weights=False`."
+        )
+
+
+def _load_weights(model, directory, filename, preset, objects_to_skip=None):
     """Loads one weights file into `model`; every failure names the file and the cause."""
     path = _file(directory, filename, preset)
     with open(path, "rb") as file:
@@ -241,20 +273,10 @@ def _load_weights(model, directory, filename, preset, overrides, objects_to_skip
             f"does not open ({error})."
         ) from error
     except Exception as error:  # Keras reports a mismatch as ValueError, h5py as KeyError
-        if overrides:
-            cause = (
-                f"the overrides {overrides} change the model's weights, so the preset's do not "
-                "fit; pass only overrides that keep them (for example `dtype`, `trace_scope`, "
-                "`hebbian_lr`)"
-            )
-        else:
-            cause = "it holds the weights of another architecture"
-        mismatch = ValueError(
-            f"`{filename}` of the preset {preset!r} does not fit the {type(model).__name__}: "
-            f"{cause} ({type(error).__name__}: {error})"
-        )
-        mismatch.weights_do_not_fit = True  # read by load_task
-        raise mismatch from error
+        raise ValueError(
+            f"`{filename}` of the preset {preset!r} does not fit the {type(model).__name__}: it "
+            f"holds the weights of another architecture ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _split_overrides(overrides, own_keys, inner_keys, preset, owner):
@@ -283,16 +305,19 @@ def _check_load_weights(load_weights):
 
 
 def _load_backbone_from(cls, directory, preset, load_weights, overrides, metadata):
-    config = _read_json(directory, CONFIG_FILE, preset)
-    _check_class(_registered_class(config, CONFIG_FILE, preset), cls, CONFIG_FILE, preset)
-    config = copy.deepcopy(config)
-    _split_overrides(overrides, config["config"], (), preset, cls.__name__)
+    original = _read_json(directory, CONFIG_FILE, preset)
+    _check_class(_registered_class(original, CONFIG_FILE, preset), cls, CONFIG_FILE, preset)
+    _split_overrides(overrides, original["config"], (), preset, cls.__name__)
+    config = copy.deepcopy(original)
     config["config"].update(overrides)
     if load_weights:
         _file(directory, MODEL_WEIGHTS_FILE, preset)
     backbone = _deserialize(config, CONFIG_FILE, preset, overrides, metadata)
     if load_weights:
-        _load_weights(backbone, directory, MODEL_WEIGHTS_FILE, preset, overrides)
+        if overrides:
+            reference = _deserialize(original, CONFIG_FILE, preset, {}, metadata)
+            _check_same_weights(backbone.weights, reference.weights, overrides, MODEL_WEIGHTS_FILE, preset)
+        _load_weights(backbone, directory, MODEL_WEIGHTS_FILE, preset, _optimizer(backbone))
     return backbone
 
 
@@ -332,17 +357,17 @@ def load_task(cls, preset, load_weights, overrides):
                 f"arguments, which failed: {error}"
             ) from error
 
-    task_config = _read_json(directory, TASK_CONFIG_FILE, preset)
-    _check_class(_registered_class(task_config, TASK_CONFIG_FILE, preset), cls, TASK_CONFIG_FILE, preset)
-    inner = task_config["config"].get("backbone")
+    original = _read_json(directory, TASK_CONFIG_FILE, preset)
+    _check_class(_registered_class(original, TASK_CONFIG_FILE, preset), cls, TASK_CONFIG_FILE, preset)
+    inner = original["config"].get("backbone")
     if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
         raise ValueError(f"`{TASK_CONFIG_FILE}` of the preset {preset!r} holds no serialized `backbone`.")
-    own_keys = [k for k in task_config["config"] if k != "backbone"]
+    own_keys = [k for k in original["config"] if k != "backbone"]
     inner_keys = [k for k in inner["config"] if k not in _TOP_LEVEL]
     task_overrides, backbone_overrides = _split_overrides(
         overrides, own_keys, inner_keys, preset, cls.__name__
     )
-    config = copy.deepcopy(task_config)
+    config = copy.deepcopy(original)
     config["config"].update(task_overrides)
     config["config"]["backbone"]["config"].update(backbone_overrides)
     if load_weights:
@@ -350,22 +375,17 @@ def load_task(cls, preset, load_weights, overrides):
     task = _deserialize(config, TASK_CONFIG_FILE, preset, overrides, metadata)
     if not load_weights:
         return task
-    _load_weights(task.backbone, directory, MODEL_WEIGHTS_FILE, preset, backbone_overrides)
-    if not has_head_weights(task):
-        return task
-    head_overrides = {k: v for k, v in task_overrides.items() if k not in (*_MODEL_WIDE, *_TOP_LEVEL)}
-    try:
-        with warnings.catch_warnings():
-            if head_overrides:  # Keras warns about each part of a head that does not fit
-                warnings.simplefilter("ignore")
-            _load_weights(task, directory, TASK_WEIGHTS_FILE, preset, head_overrides, _backbone_parts(task))
-    except ValueError as error:
-        if not head_overrides or not getattr(error, "weights_do_not_fit", False):
-            raise
-        # An override of the head's shape (for example `num_classes`): a new,
-        # untrained head on the trained backbone, as keras-hub does.
-        task = _deserialize(config, TASK_CONFIG_FILE, preset, overrides, metadata)
-        _load_weights(task.backbone, directory, MODEL_WEIGHTS_FILE, preset, backbone_overrides)
+    new_head = False
+    if overrides:
+        reference = _deserialize(original, TASK_CONFIG_FILE, preset, {}, metadata)
+        _check_same_weights(task.backbone.weights, reference.backbone.weights, backbone_overrides,
+                            MODEL_WEIGHTS_FILE, preset)
+        # An override of the head's shape (for example `num_classes`) gives a new,
+        # untrained head on the trained backbone, as in keras-hub.
+        new_head = _shapes(_head_weights(task)) != _shapes(_head_weights(reference))
+    _load_weights(task.backbone, directory, MODEL_WEIGHTS_FILE, preset, _optimizer(task.backbone))
+    if _head_weights(task) and not new_head:
+        _load_weights(task, directory, TASK_WEIGHTS_FILE, preset, _backbone_parts(task))
     return task
 
 
@@ -400,12 +420,6 @@ def _backbone_parts(task):
 def _optimizer(model):
     optimizer = getattr(model, "optimizer", None)
     return [optimizer] if optimizer is not None else []
-
-
-def has_head_weights(task):
-    """Whether `task` has weights outside its backbone (keras-hub's `has_task_weights`)."""
-    backbone_ids = {id(weight) for weight in task.backbone.weights}
-    return any(id(weight) not in backbone_ids for weight in task.weights)
 
 
 # --- writing ----------------------------------------------------------------------
@@ -490,7 +504,7 @@ def save_preset(model, preset_dir, metadata, is_task):
             os.remove(os.path.join(preset_dir, filename))
     if is_task:
         _write_json(preset_dir, TASK_CONFIG_FILE, _serialize(model))
-        if has_head_weights(model):
+        if _head_weights(model):
             keras.saving.save_weights(
                 model, os.path.join(preset_dir, TASK_WEIGHTS_FILE), objects_to_skip=_backbone_parts(model)
             )
