@@ -127,8 +127,9 @@ def list_presets():
     Example:
 
     >>> from keras_engram.presets import list_presets
-    >>> [row["name"] for row in list_presets()][:2]
-    ['enn_breast_cancer', 'enn_digits']
+    >>> row = list_presets()[0]
+    >>> row["name"], row["class"], row["metric"]
+    ('enn_breast_cancer', 'EngramClassifier', 'test accuracy')
     """
     return [preset_info(name) for name in sorted(BUILTIN_PRESETS)]
 
