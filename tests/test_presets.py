@@ -466,6 +466,11 @@ def test_register_presets_adds_a_preset_that_loads_by_name(tmp_path, registry_sn
     assert row == {"name": "tiny_classifier", "class": "EngramClassifier", "description": "Tiny.",
                    "params": small_classifier().count_params(), "metric": "m", "score": 0.5}
     assert EngramClassifier.from_preset("tiny_classifier").num_classes == 3
+    bare = os.fspath(tmp_path / "bare")
+    small_classifier().save_to_preset(bare, metadata={"score": 0.7})  # a bare number is the score
+    register_presets({"tiny_bare": {"description": "Bare.", "path": bare}})
+    row = [r for r in list_presets() if r["name"] == "tiny_bare"][0]
+    assert (row["metric"], row["score"]) == (None, 0.7)
     register_presets({"tiny_classifier": {"description": "Tiny.", "path": directory}})  # same entry
     with pytest.raises(ValueError, match="already registered"):
         register_presets({"tiny_classifier": {"description": "Other.", "path": directory}})

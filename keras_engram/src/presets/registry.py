@@ -98,7 +98,9 @@ def preset_info(name):
         return row  # a remote preset: its files are read when it is loaded
     config = _read_json(entry["path"], "task.json") or _read_json(entry["path"], "config.json") or {}
     metadata = _read_json(entry["path"], "metadata.json") or {}
-    score = metadata.get("score") or {}
+    score = metadata.get("score")
+    if not isinstance(score, dict):  # a bare number, or no score
+        score = {"value": score} if isinstance(score, (int, float)) else {}
     row.update(
         {
             "class": config.get("class_name"),
@@ -150,7 +152,8 @@ def presets_for_class(cls, config_file):
         config = _read_json(entry["path"], config_file)
         if not config:
             continue
-        registered = keras.saving.get_registered_object(config.get("registered_name"))
+        class_name = config.get("registered_name") or config.get("class_name")
+        registered = keras.saving.get_registered_object(class_name) if isinstance(class_name, str) else None
         if isinstance(registered, type) and issubclass(registered, cls):
             found[name] = preset_info(name)
     return found
