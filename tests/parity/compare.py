@@ -10,7 +10,11 @@ float64 (DIR/float64, from `harness.py reference`; that run is itself checked
 against the NumPy reference); every pair of backends for forward outputs, gradients (weights and
 inputs) and the weights and losses after 5 Adam steps; and the 3 x 3 weight
 portability matrix (.keras and .weights.h5 saved on the row's backend, loaded
-on the column's).
+on the column's); and the presets (tests/parity/harness.py): the built-in
+presets' predictions on their test splits for every pair of backends, their
+count of correct predictions against their metadata.json on every backend,
+and a 3 x 3 matrix of presets saved on the row's backend (`save_to_preset`)
+and loaded on the column's (`from_preset`).
 
 Before comparing, every backend (all three, or those named by --backends) must
 have produced every case: its devices.json, <case>.npz with the same arrays as
@@ -127,6 +131,30 @@ def missing_results(out, backends):
                 absent = [f"{case}__{kind}" for kind in ("keras", "h5") if f"{case}__{kind}" not in names]
                 if absent:
                     problems.append(f"{target}: port_{source}.npz lacks {absent}")
+    preset_names = {}
+    for backend in meta:
+        path = os.path.join(out, backend, "presets.npz")
+        if not os.path.isfile(path):
+            problems.append(f"{backend}: {path} missing (presets not run)")
+            continue
+        with np.load(path) as record:
+            preset_names[backend] = {k.split("__")[0] for k in record.files if k.endswith("__predictions")}
+    union = set().union(*preset_names.values()) if preset_names else set()
+    for backend, names in preset_names.items():
+        if names != union:
+            problems.append(f"{backend}: presets.npz lacks {sorted(union - names)} (present on another backend)")
+    for target in meta:
+        for source in meta:
+            if source == target:
+                continue
+            path = os.path.join(out, target, f"presets_port_{source}.npz")
+            if not os.path.isfile(path):
+                problems.append(f"{target}: {path} missing (did `harness.py port` run?)")
+                continue
+            with np.load(path) as port:
+                absent = sorted(preset_names.get(source, set()) - set(port.files))
+            if absent:
+                problems.append(f"{target}: presets_port_{source}.npz lacks {absent}")
     return problems
 
 
@@ -152,6 +180,11 @@ def self_check():
                             if (backend, source, c) not in drop}
                     np.savez(os.path.join(out, backend, f"port_{source}.npz"),
                              skipped=np.array([], dtype=str), **port)
+            if (backend, "presets") not in drop:
+                np.savez(os.path.join(out, backend, "presets.npz"), p__predictions=np.zeros(2))
+            for source in backends:
+                if source != backend and (backend, "presets_port", source) not in drop:
+                    np.savez(os.path.join(out, backend, f"presets_port_{source}.npz"), p=np.zeros(2))
 
     gaps = {
         "complete": ((), BACKENDS, None),
@@ -162,6 +195,9 @@ def self_check():
         "a port file": ((("tensorflow", "port", "jax"),), BACKENDS, "port_jax.npz missing"),
         "a case in a port file": ((("jax", "torch", "b"),), BACKENDS, "port_torch.npz lacks ['b__keras'"),
         "a whole backend": ((), BACKENDS[:2], "tensorflow: no results"),
+        "a presets file": ((("torch", "presets"),), BACKENDS, "presets.npz missing"),
+        "a presets port file": ((("jax", "presets_port", "tensorflow"),), BACKENDS,
+                                "presets_port_tensorflow.npz missing"),
     }
     for what, (drop, written, expected) in gaps.items():
         with tempfile.TemporaryDirectory() as out:
@@ -172,6 +208,54 @@ def self_check():
         else:
             assert any(expected in p for p in problems), f"self-check (missing {what}): {problems}"
     print(f"compare.py self-check: complete results pass, {len(gaps) - 1} kinds of gap are reported")
+
+
+def compare_presets(out, present, pairs, check, failures):
+    """The presets' tables: predictions per backend pair, scores, and the 3 x 3 portability matrix."""
+    records = {b: np.load(os.path.join(out, b, "presets.npz")) for b in present}
+    names = sorted(k.split("__")[0] for k in records[present[0]].files if k.endswith("__predictions"))
+    print("\npresets: predictions (built-in presets on their whole test split), max abs / max rel "
+          "error per backend pair; correct predictions per backend against metadata.json\n")
+    print("| preset | " + " | ".join(f"{a}-{b}" for a, b in pairs) + " | correct (" + ", ".join(present) + ") |")
+    print("|---" * (len(pairs) + 2) + "|")
+    for name in names:
+        cells = []
+        for a, b in pairs:
+            err = errors([records[a][f"{name}__predictions"]], [records[b][f"{name}__predictions"]])
+            check("outputs", err[1], f"preset {name} [{a}-{b}] predictions")
+            cells.append(f"{err[0]:.1e} / {err[1]:.1e}")
+        if f"{name}__labels" in records[present[0]].files:
+            counts = []
+            for b in present:
+                r = records[b]
+                correct = int((r[f"{name}__predictions"].argmax(-1) == r[f"{name}__labels"]).sum())
+                expected = int(r[f"{name}__correct"])
+                if correct != expected:
+                    failures.append(f"preset {name} [{b}]: {correct} correct, metadata.json says {expected}")
+                counts.append(f"{correct}/{len(r[f'{name}__labels'])}")
+            cells.append(", ".join(counts) + f" (metadata: {int(records[present[0]][f'{name}__correct'])})")
+        else:
+            cells.append("(no labels: seeded weights)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+    print("\npreset portability: saved with save_to_preset on the row's backend, loaded with "
+          "from_preset on the column's; max rel error of the predictions over all presets\n")
+    print("| saved on \\ loaded on | " + " | ".join(present) + " |")
+    print("|---" * (len(present) + 1) + "|")
+    for source in present:
+        cells = []
+        for target in present:
+            if source == target:
+                cells.append("(same)")
+                continue
+            port = np.load(os.path.join(out, target, f"presets_port_{source}.npz"))
+            worst = 0.0
+            for name in names:
+                rel = errors([port[name]], [records[source][f"{name}__predictions"]])[1]
+                check("port", rel, f"preset {name} saved on {source} loaded on {target}")
+                worst = max(worst, rel)
+            cells.append(f"{worst:.1e}")
+        print(f"| {source} | " + " | ".join(cells) + " |")
 
 
 def main():
@@ -311,6 +395,8 @@ def main():
                     check("port", rel, f"{case} saved on {source} loaded on {target} ({kind})")
             cells.append(f"{worst['keras']:.1e} / {worst['h5']:.1e}")
         print(f"| {source} | " + " | ".join(cells) + " |")
+
+    compare_presets(args.out, present, pairs, check, failures)
 
     if failures:
         print(f"\nFAILED: {len(failures)} check(s) over tolerance:")

@@ -14,6 +14,14 @@ inputs and targets, upcast) and writes its outputs and gradients to
 DIR/float64/<case>.npz: the anchor for the gradients, which the NumPy
 reference does not compute, and for the outputs of cases without a NumPy
 golden. The harness uses each backend's own autodiff; the library never does.
+
+Presets: `run` also loads every built-in preset and builds two task models
+with the NumPy-seeded weights, records their predictions (the built-in ones
+on their whole test split, with the labels and the metadata's count of
+correct predictions) in DIR/<backend>/presets.npz, and saves each with
+`save_to_preset` to DIR/<backend>/presets/<name>/; `port` loads the other
+backends' preset directories with `from_preset` and writes their predictions
+here (DIR/<backend>/presets_port_<source>.npz).
 """
 
 import argparse
@@ -251,6 +259,80 @@ def port(cases, out_dir, backend, precision):
         np.savez(os.path.join(out_dir, f"port_{source}.npz"), **record)
 
 
+def preset_cases(precision):
+    """name -> (build, inputs, labels, correct): the built-in presets and two seeded task models."""
+    from cases import ENGRAM, F, T, X, set_seeded_weights
+
+    from keras_engram import datasets
+    from keras_engram.models import EngramClassifier, EngramRegressor, Task
+    from keras_engram.presets import list_presets
+    from keras_engram.src.presets.registry import BUILTIN_PRESETS
+
+    found = {}
+    for row in list_presets():
+        name = row["name"]
+        with open(os.path.join(BUILTIN_PRESETS[name]["path"], "metadata.json")) as f:
+            metadata = json.load(f)
+        data = metadata["training_data"]
+        _, (x_test, y_test) = getattr(datasets, data["loader"].rsplit(".", 1)[1])(**data["arguments"])
+        found[name] = (lambda name=name: Task.from_preset(name, dtype=precision),
+                       {"x": x_test}, y_test, metadata["score"]["correct"])
+
+    def seeded(build, name):
+        def make():
+            model = build()
+            set_seeded_weights(model, seed=[ord(c) for c in name])
+            return model
+        return make
+
+    found["seeded_classifier"] = (seeded(lambda: EngramClassifier(
+        input_shape=(T, F), num_classes=3, dtype=precision, **ENGRAM), "seeded_classifier"), {"x": X}, None, None)
+    found["seeded_regressor"] = (seeded(lambda: EngramRegressor(
+        input_shape=(T, F), output_dim=2, dtype=precision, **ENGRAM), "seeded_regressor"), {"x": X}, None, None)
+    return found
+
+
+def predict(model, inputs):
+    import keras
+
+    return keras.ops.convert_to_numpy(model(inputs["x"], training=False)).astype(np.float64)
+
+
+def run_presets(out_dir, precision):
+    """Predictions of the presets here, and each saved with save_to_preset (see the module docstring)."""
+    import keras
+
+    record = {}
+    for name, (build, inputs, labels, correct) in preset_cases(precision).items():
+        model = build()
+        record[f"{name}__predictions"] = predict(model, inputs)
+        if labels is not None:
+            record[f"{name}__labels"] = np.asarray(labels)
+            record[f"{name}__correct"] = np.array(correct)
+        model.save_to_preset(os.path.join(out_dir, "presets", name))
+        keras.backend.clear_session()
+    np.savez(os.path.join(out_dir, "presets.npz"), **record)
+
+
+def port_presets(out_dir, backend, precision):
+    """Loads each other backend's preset directories here; records their predictions."""
+    import keras
+
+    from keras_engram.models import Task
+
+    cases = preset_cases(precision)
+    for source in BACKENDS:
+        source_dir = os.path.join(os.path.dirname(out_dir), source)
+        if source == backend or not os.path.isdir(source_dir):
+            continue
+        record = {}
+        for name, (_, inputs, _, _) in cases.items():
+            loaded = Task.from_preset(os.path.join(source_dir, "presets", name), dtype=precision)
+            record[name] = predict(loaded, inputs)
+            keras.backend.clear_session()
+        np.savez(os.path.join(out_dir, f"presets_port_{source}.npz"), **record)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run", "port", "reference"])
@@ -290,6 +372,8 @@ def main():
             keras.config.set_dtype_policy(args.precision)  # clear_session() resets it
             run_case(case, out_dir)
             keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        run_presets(out_dir, args.precision)
         with open(os.path.join(out_dir, "devices.json"), "w") as f:
             json.dump({"backend": backend, "devices": devices, "keras": keras.__version__,
                        "precision": args.precision, "cases": sorted(selected)}, f)
@@ -297,6 +381,7 @@ def main():
     else:
         keras.config.set_dtype_policy(args.precision)
         port(selected, out_dir, backend, args.precision)
+        port_presets(out_dir, backend, args.precision)
         print(f"{backend}: loaded the other backends' models")
 
 

@@ -5,6 +5,7 @@ import keras
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.models.enn.engram_backbone import (
+    EngramBackbone,
     backbone_from_arguments,
 )
 from keras_engram.src.models.task import Task
@@ -54,6 +55,8 @@ class EngramClassifier(Task):
     >>> model.predict(np.zeros((2, 8, 8), "float32"), verbose=0).shape
     (2, 3)
     """
+
+    backbone_cls = EngramBackbone
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ import keras
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
-from keras_engram.src.models.enn.engram_backbone import backbone_from_arguments
+from keras_engram.src.models.enn.engram_backbone import EngramBackbone, backbone_from_arguments
 from keras_engram.src.models.task import Task
 from keras_engram.src.precision import full_precision
 
@@ -44,6 +44,8 @@ class EngramRegressor(Task):
     >>> model.predict(np.zeros((3, 6, 2), "float32"), verbose=0).shape
     (3, 6, 1)
     """
+
+    backbone_cls = EngramBackbone
 
     def __init__(
         self,
