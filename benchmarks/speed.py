@@ -20,6 +20,7 @@ sequence length 28/256/1024 x memory 64/512 for the ENN.
 
     KERAS_BACKEND=jax python benchmarks/speed.py
     KERAS_BACKEND=tensorflow python benchmarks/speed.py --scaling
+    KERAS_BACKEND=jax python benchmarks/speed.py --grid --models per-sample seed "LSTM(214)"
 
 The allocator matters on CPU (see docs/performance.md): child processes
 inherit LD_PRELOAD (e.g. LD_PRELOAD=libtcmalloc_minimal.so.4) and glibc's
@@ -59,6 +60,7 @@ ALLOCATORS = ("inherit", "glibc", "glibc-tuned", "tcmalloc")
 MODELS = {
     "ENN seed mode (batch trace)": dict(kind="enn", trace_scope="batch"),
     "ENN default (per-sample trace)": dict(kind="enn", trace_scope="sample"),
+    "ENN per-sample, explicit trace": dict(kind="enn", trace_scope="sample", explicit=True),
     "tensorflow-engram 0.1.0": dict(kind="seed"),
     f"Keras LSTM({HIDDEN})": dict(kind="LSTM", units=HIDDEN),
     f"Keras GRU({HIDDEN})": dict(kind="GRU", units=HIDDEN),
@@ -83,6 +85,16 @@ def _build(spec, steps, memory, hidden):
 
     if spec["kind"] == "enn":
         from keras_engram.models import EngramClassifier
+
+        if spec.get("explicit"):
+            # The per-sample trace's step loop, without its implicit form.
+            from keras_engram.src.ops import fast_paths
+
+            fast_paths.implicit_trace = lambda per_sample, steps, noisy=False: False
+        if spec.get("chunk"):
+            from keras_engram.src.ops import fast_paths
+
+            fast_paths.IMPLICIT_CHUNK_STEPS = spec["chunk"]
 
         return EngramClassifier(
             input_shape=(steps, FEATURES), num_classes=CLASSES, hidden_dim=hidden,
@@ -280,7 +292,8 @@ def model_tables(selected, args):
         return f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
 
     seed, matched = "tensorflow-engram 0.1.0", f"Keras LSTM({MATCHED_LSTM}), parameter-matched"
-    modes = [mode for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)")
+    modes = [mode for mode in ("ENN seed mode (batch trace)", "ENN default (per-sample trace)",
+                               "ENN per-sample, explicit trace")
              if mode in selected]
     if modes and (seed in selected or matched in selected):
         print()
@@ -296,6 +309,16 @@ def model_tables(selected, args):
                       f"{ratio(run, (seed, alloc), 'infer_sps')} | "
                       f"{ratio(run, (matched, alloc), 'train_sps')} | "
                       f"{ratio(run, (matched, alloc), 'infer_sps')} |")
+
+    implicit, explicit = "ENN default (per-sample trace)", "ENN per-sample, explicit trace"
+    if implicit in selected and explicit in selected:
+        print()
+        print("| per-sample trace, implicit form / explicit step loop | train | inference |")
+        print("|---|---:|---:|")
+        for alloc in allocators:
+            run, base_run = (implicit, alloc), (explicit, alloc)
+            print(f"| {label(run)} | {ratio(run, base_run, 'train_sps')} | "
+                  f"{ratio(run, base_run, 'infer_sps')} |")
 
     if len(allocators) > 1:
         base = allocators[0]
@@ -341,6 +364,14 @@ def main():
                              "libtcmalloc_minimal)")
     parser.add_argument("--scaling", action="store_true", help="add the ENN scaling table")
     parser.add_argument("--scaling-batch", type=int, default=8)
+    parser.add_argument("--grid", action="store_true",
+                        help="the per-sample ENN (implicit and explicit trace), the seed and "
+                             "LSTM(214) at each --grid-steps x --grid-memory")
+    parser.add_argument("--grid-steps", nargs="+", type=int, default=[28, 100, 1000])
+    parser.add_argument("--grid-memory", nargs="+", type=int, default=[64, 256])
+    parser.add_argument("--grid-batch", type=int, default=32)
+    parser.add_argument("--chunks", nargs="+", type=int, default=[],
+                        help="add the per-sample ENN with these implicit chunk lengths")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1:
@@ -357,12 +388,29 @@ def main():
     print(f"{args.steps} steps x {FEATURES} features, hidden {args.hidden}, memory "
           f"{args.memory}, batch {args.batch}, {args.samples} training samples timed per round, "
           f"{args.rounds} rounds")
+    models = dict(MODELS)
+    for length in args.chunks:
+        models[f"ENN per-sample, chunks of {length}"] = dict(
+            kind="enn", trace_scope="sample", chunk=length
+        )
     selected = {
-        name: spec for name, spec in MODELS.items()
+        name: spec for name, spec in models.items()
         if not args.models or any(part in name for part in args.models)
     }
-    if selected:
+    if selected and not args.grid:
         model_tables(selected, args)
+
+    if args.grid:
+        for steps in args.grid_steps:
+            for memory in args.grid_memory:
+                sized = argparse.Namespace(**{
+                    **vars(args), "steps": steps, "memory": memory, "batch": args.grid_batch,
+                    "samples": 2 * args.grid_batch,
+                })
+                print()
+                print(f"### {steps} steps, memory {memory}, batch {args.grid_batch}, "
+                      f"{sized.samples} training samples timed per round")
+                model_tables(selected, sized)
 
     if args.scaling:
         print()

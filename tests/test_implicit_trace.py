@@ -37,7 +37,7 @@ def assert_close(actual, expected, what, tol=TOL):
 def explicit_loop():
     """Runs the explicit step loop (the fast paths otherwise on)."""
     saved = fast_paths.implicit_trace
-    fast_paths.implicit_trace = lambda per_sample, steps: False
+    fast_paths.implicit_trace = lambda per_sample, steps, noisy=False: False
     try:
         yield
     finally:
@@ -126,6 +126,10 @@ def run_case(case, monkeypatch, batch=4, steps=7):
     xi = rng.normal(0, 0.1, (steps, SLOTS, HIDDEN)) if noisy else None
     if noisy:
         inject_noise(layer, xi)
+        # The implicit form with noise on every backend (torch trains noisy
+        # batches with its explicit loop by default, see the last test).
+        original = fast_paths.implicit_trace
+        monkeypatch.setattr(fast_paths, "implicit_trace", lambda p, s, noisy=False: original(p, s))
     state = [h0.astype("float32"), H0.reshape(batch, -1).astype("float32")] if initial else None
 
     def call():
@@ -173,6 +177,8 @@ def test_implicit_gradients_match_explicit_loop(case, monkeypatch):
     )
     if kwargs.get("noise"):
         inject_noise(layer, rng.normal(0, 0.1, (steps, SLOTS, HIDDEN)))
+        original = fast_paths.implicit_trace
+        monkeypatch.setattr(fast_paths, "implicit_trace", lambda p, s, noisy=False: original(p, s))
     mask = np.ones((batch, steps), bool)
     mask[1, 4:] = False
     mask[2, 0] = False
@@ -285,3 +291,18 @@ def test_long_sequence_runs_in_chunks(case, monkeypatch):
         assert got.shape == want.shape, name
         assert_close(got, want, f"{name}: chunked vs reference")
         assert_close(got, via_loop, f"{name}: chunked vs explicit loop")
+
+
+def test_noisy_training_picks_the_measured_faster_form(monkeypatch):
+    """With trace noise in training, torch runs its explicit loop, JAX and TensorFlow the implicit form."""
+    rng = np.random.default_rng(6)
+    layer = make_engram(FEATURES, rng, hidden_dim=HIDDEN, memory_size=SLOTS, hebbian_lr=0.3,
+                        trace_clip=2.0)
+    inject_noise(layer, rng.normal(0, 0.1, (5, SLOTS, HIDDEN)))
+    x = rng.normal(0, 1, (2, 5, FEATURES)).astype("float32")
+    with branch_spy(monkeypatch) as calls:
+        layer(x, training=True)
+        noisy = len(calls)
+        layer(x, training=False)
+    assert noisy == (0 if keras.backend.backend() == "torch" else 1)
+    assert len(calls) == noisy + 1  # inference (no noise): the implicit form everywhere

@@ -62,6 +62,13 @@ def decay_weights(mask, steps, rate, dtype):
     return weights, ops.power(keep, before)
 
 
+def summed_noise(noise, before):
+    """`sum_s D_ts n_s`, `(T, slots, dim)`: the noise in the trace each step reads (one decay)."""
+    steps, slots, dim = noise.shape
+    flat = before[0] @ ops.reshape(noise, (steps, slots * dim))
+    return ops.reshape(flat, (steps, slots, dim))
+
+
 def attention_pass(encodings, memory, initial_trace, noise, mask, weights, start_weights,
                    rate, scale, temperature, loop):
     """The attention of every step, from the encodings alone (the first pass).
@@ -102,18 +109,23 @@ def attention_pass(encodings, memory, initial_trace, noise, mask, weights, start
         trace_squared += ops.sum(initial_trace * initial_trace, axis=-1)
     extra = []
     if noise is not None:
-        # z_t . n_s,i for every (t, s): the cost of exact training noise.
-        noise_dots = ops.einsum("bth,sih->btsi", encodings, noise)
+        # z_s . n_t,i for every (t, s): the cost of exact training noise
+        # (the weight of a_s[i] in H_t,i . n_t,i below).
+        pairs = ops.einsum("bsh,tih->btsi", encodings, noise)
         weights4 = ops.expand_dims(before, 3)
-        trace_dots += ops.sum(weights4 * noise_dots, axis=2)
-        # The a-free part of H_t,i . n_t,i, and the weight of a_s[i] in it.
-        noise_read = ops.sum(weights4 * ops.einsum("tih,sih->tsi", noise, noise)[None], axis=2)
+        own = ops.einsum("bth,tih->bti", encodings, noise)  # z_t . n_t,i
+        if before.shape[0] == 1:
+            # One decay for the batch: the summed noise in the trace at each step.
+            summed = summed_noise(noise, before)
+            trace_dots += ops.einsum("bth,tih->bti", encodings, summed)
+            noise_read = ops.sum(summed * noise, axis=-1)[None]
+        else:
+            trace_dots += ops.sum(weights4 * ops.swapaxes(pairs, 1, 2), axis=2)
+            noise_read = ops.sum(weights4 * ops.einsum("tih,sih->tsi", noise, noise)[None], axis=2)
         if initial_trace is not None:
             noise_read += start * ops.einsum("bnh,tnh->btn", initial_trace, noise)
-        history_noise = weights4 * ops.swapaxes(noise_dots, 1, 2) * rate
-        own = ops.swapaxes(ops.diagonal(noise_dots, axis1=1, axis2=2), 1, 2)  # z_t . n_t,i
         extra = [
-            history_noise,
+            pairs * (weights4 * rate),
             noise_read,
             own,
             ops.einsum("nh,tnh->tn", memory, noise)[None],  # M_i . n_t,i
@@ -175,9 +187,7 @@ def reads(attention, encodings, memory, initial_trace, noise, weights, start_wei
     if noise is not None:
         slots, dim = memory.shape
         if before.shape[0] == 1:
-            # One decay for the batch: the summed noise of each step, then one product.
-            summed = ops.reshape(before[0] @ ops.reshape(noise, (steps, slots * dim)), (steps, slots, dim))
-            trace_read += ops.einsum("bti,tih->bth", attention, summed)
+            trace_read += ops.einsum("bti,tih->bth", attention, summed_noise(noise, before))
         else:
             pairs = ops.expand_dims(before, 3) * ops.expand_dims(attention, 2)
             pairs = ops.reshape(pairs, (-1, steps, steps * slots))

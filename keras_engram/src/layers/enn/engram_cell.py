@@ -498,7 +498,7 @@ class EngramCell(MemoryCell):
         the trace handed from one to the next, each chunk checked on its own.
         """
         steps = inputs[0].shape[1]
-        if not fast_paths.implicit_trace(self.trace_scope == "sample", steps):
+        if not fast_paths.implicit_trace(self.trace_scope == "sample", steps, noisy=bool(noise)):
             return None
         piece = dict(constants=constants, extras=extras, return_sequences=return_sequences,
                      time_loop=time_loop)
@@ -585,7 +585,10 @@ class EngramCell(MemoryCell):
             writes, mask, weights, start, eta,
         )
         exact = ops.all(bound <= self.trace_clip)
-        flat = ops.cond(exact, implicit, lambda: _flat(*explicit(), extras))
+        fallback = lambda: _flat(*explicit(), extras)  # noqa: E731
+        if fast_paths.rematerializes_fallback():
+            fallback = keras.remat(fallback)
+        flat = ops.cond(exact, implicit, fallback)
         return _unflat(flat, return_sequences, extras)
 
     def _integrate(self, constants, inputs, recalled, h0, mask, return_sequences, time_loop):
