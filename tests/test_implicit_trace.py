@@ -206,7 +206,7 @@ def test_implicit_gradients_match_explicit_loop(case, monkeypatch):
 def test_clip_that_binds_takes_the_explicit_loop(monkeypatch):
     """Small memory, a long drifting input: the trace reaches its clip, the explicit loop runs."""
     rng = np.random.default_rng(3)
-    batch, steps = 2, 60
+    batch, steps = 2, 30
     layer = make_engram(
         FEATURES, rng, hidden_dim=HIDDEN, memory_size=2, return_sequences=True,
         return_state=True, hebbian_lr=0.2, trace_clip=0.1,
@@ -306,3 +306,8 @@ def test_noisy_training_picks_the_measured_faster_form(monkeypatch):
         layer(x, training=False)
     assert noisy == (0 if keras.backend.backend() == "torch" else 1)
     assert len(calls) == noisy + 1  # inference (no noise): the implicit form everywhere
+    # Noisy training of a sequence longer than one chunk: the explicit loop everywhere.
+    monkeypatch.setattr(fast_paths, "IMPLICIT_CHUNK_STEPS", 4)
+    with branch_spy(monkeypatch) as calls:
+        layer(x, training=True)
+    assert not calls

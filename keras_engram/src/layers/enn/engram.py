@@ -25,7 +25,13 @@ class Engram(MemoryRNN):
     `LSTMCell`. The input encoder and its LayerNorm do not depend on the
     previous step, so they are computed for all steps in one batched matmul
     before the loop (on TensorFlow also the encoder's share of the
-    integrator); the loop carries the recurrent part. The layer is a
+    integrator); the loop carries the recurrent part. With the per-sample
+    trace (the default) the memory pathway does not depend on the hidden
+    state either: the layer computes every step's attention from the
+    encodings without forming the trace, then runs the integrator, and forms
+    the final trace once (an exact low-rank form, taken where the trace's
+    clip cannot bind; otherwise the step loop runs, with the same numbers
+    to float32 rounding). The layer is a
     `MemoryRNN`, so a stateful `Engram` has the library's memory contract:
     `reset_memory()`, `get_memory_state()` / `set_memory_state()`, and
     `save_memory=True` to save its memory with the model. Trace noise (training
