@@ -149,3 +149,22 @@ def test_task_on_a_given_backbone_equals_the_task_built_from_arguments(tmp_path)
         EngramClassifier(backbone=backbone, num_classes=3, input_shape=(6, 4))
     with pytest.raises(TypeError, match="Expected `backbone` to be an EngramBackbone"):
         EngramRegressor(backbone=built, output_dim=1)
+
+
+def test_cloning_a_task_model():
+    """`type(model).from_config(model.get_config())` clones a task with its class.
+
+    `keras.models.clone_model` rebuilds any functional subclass as a plain
+    `Functional` on the pinned Keras (the same holds for keras-hub's
+    models); docs/api/models.md says so and gives this form.
+    """
+    model = EngramClassifier(input_shape=(5, 3), num_classes=4, hidden_dim=8, memory_size=4)
+    clone = type(model).from_config(model.get_config())
+    assert type(clone) is EngramClassifier
+    assert clone.get_config() == model.get_config()
+    assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+    clone.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(clone(x)), to_numpy(model(x)))
+    # The Keras behaviour the docs describe (a plain functional model).
+    assert not isinstance(keras.models.clone_model(model), EngramClassifier)
