@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from helpers import to_numpy
+from keras_engram.compat import load_memory_native
 from keras_engram.src.compat.memory_native import (
     detect_kind,
     legacy_layer,
@@ -61,6 +62,16 @@ def test_legacy_layer_reproduces_the_original_predictions_and_memory(fixture, tm
             continue  # y_{t-1}: not in the file
         expected = after["states"][index]
         assert np.abs(memory[index] - expected).max() <= TOLERANCE * max(np.abs(expected).max(), 1.0)
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=NAMES)
+def test_load_memory_native_then_predict_reproduces_the_original(fixture, tmp_path):
+    data = np.load(fixture)
+    model = load_memory_native(_write(tmp_path, "saved.bin", data["saved"]))
+    assert model.legacy and type(model).__name__.lower() == os.path.basename(fixture).split("_")[2].split(".")[0]
+    x, y = data["x"], data["y"]
+    outputs = np.concatenate([model.predict(x[:10]), model.predict(x[10:])])
+    assert np.abs(outputs - y).max() <= TOLERANCE * max(np.abs(y).max(), 1.0)
+
 
 def test_the_amn_fixture_exercises_the_saturating_clips():
     data = np.load(os.path.join(DATA, "memory_native_amn.npz"))

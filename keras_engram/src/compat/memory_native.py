@@ -236,3 +236,62 @@ def legacy_layer(contents, **layer_kwargs):
     if layer.stateful:
         layer.set_memory_state(contents["states"])
     return layer
+
+
+def load_memory_native(path):
+    """Loads a file saved by an original AMRC, PMRC or AMN (`save`) as a `legacy=True` model.
+
+    The original C implementations (hejhdiss/MEMORY-NATIVE-NEURAL_NETWORK)
+    save native-endian binary files without a header; the kind is
+    recognised from the file's size. The returned model
+    (`keras_engram.memory_native.AMRC`, `PMRC` or `AMN`) computes the
+    original's forward step with the file's weights and memory, so
+    `predict` continues from that memory as the original's does after
+    `load` (the values the originals do not save, such as the last hidden
+    output, start from zero, as in a freshly loaded original). Its
+    `learning_rate` is the file's (Adam's rate from then on).
+
+    Args:
+        path: str or path-like, a file written by the original's `save`.
+
+    Returns:
+        The model.
+
+    Raises:
+        TypeError: `path` is not a path.
+        ValueError: the file is not such a file (wrong kind or size).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from keras_engram.compat import load_memory_native
+    >>> header = np.array([2, 3, 1], "i4").tobytes() + np.array([0.3, 0.1, 0.01], "f4").tobytes()
+    >>> body = np.zeros(2 * 3 + 3 * 1 + 3 + 1 + 3 + 3, "f4").tobytes()
+    >>> path = os.path.join(tempfile.mkdtemp(), "amrc.bin")
+    >>> _ = open(path, "wb").write(header + np.array([0], "i4").tobytes() + body)
+    >>> model = load_memory_native(path)
+    >>> type(model).__name__, model.legacy, model.predict(np.ones((4, 2))).shape
+    ('AMRC', True, (4, 1))
+    """
+    from keras_engram.src.memory_native.amn import AMN
+    from keras_engram.src.memory_native.amrc import AMRC
+    from keras_engram.src.memory_native.pmrc import PMRC
+
+    contents = read_memory_native_file(path)
+    config = dict(contents["config"])
+    kind = contents["kind"]
+    cls = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN}[kind]
+    sizes = dict(
+        input_size=config.pop("input_dim"), hidden_size=config.pop("units"),
+        output_size=config.pop("output_units"),
+    )
+    learning_rate = config.pop("learning_rate")
+    if not learning_rate > 0:
+        learning_rate = 0.01
+    model = cls(**sizes, learning_rate=learning_rate, legacy=True, **config)
+    by_name = {w.name: w for w in model.cell.weights}
+    for name, value in contents["weights"].items():
+        by_name[name].assign(value)
+    model.set_memory_state([s[0] for s in contents["states"]])
+    return model
