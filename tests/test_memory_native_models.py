@@ -182,3 +182,51 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         model.load(path)
     with pytest.raises(ValueError, match="AMN"):
         AMN(5, 16, 1).load(path)
+
+
+def test_frozen_entries_stay_bit_identical_under_adam_with_weight_decay(tmp_path):
+    X, y = sine_task(200)
+    model = PMRC(5, 8, 1, use_learnable_gates=True, random_state=0, weight_decay=0.1)
+    model.fit(X, y, epochs=1)  # Adam's moments are non-zero from here on
+    model.freeze_output_layer()
+    model.freeze_memory_gates()
+    model.freeze_hidden_percentage(0.5)
+    assert model.frozen_counts() == {
+        "kernel": 20, "output_kernel": 8, "output_bias": 1, "gate_kernel": 40,
+        "gate_recurrent_kernel": 64, "gate_bias": 8, "candidate_kernel": 40, "candidate_bias": 8,
+    }
+    masks = {name: to_numpy(mask) == 0 for name, mask in model._masks.masks.items()}
+    before = {w.name: to_numpy(w) for w in model.cell.trainable_weights}
+    model.fit(X, y, epochs=2)
+    for weight in model.cell.trainable_weights:
+        after, frozen = to_numpy(weight), masks[weight.name]
+        np.testing.assert_array_equal(after[frozen], before[weight.name][frozen])
+        if (~frozen).any():
+            assert np.abs(after[~frozen] - before[weight.name][~frozen]).max() > 0, weight.name
+    # The masks are saved with the model.
+    path = str(tmp_path / "frozen.keras")
+    model.save(path)
+    loaded = PMRC(5, 8, 1, use_learnable_gates=True).load(path)
+    assert loaded.frozen_counts() == model.frozen_counts()
+    model.unfreeze_output_layer()
+    model.unfreeze_memory_gates()
+    assert model.frozen_counts() == {"kernel": 20}
+
+
+def test_freeze_by_magnitude_freezes_the_largest_or_smallest_entries():
+    model = AMRC(5, 8, 1, random_state=0)
+    magnitude = np.abs(to_numpy(model.cell.kernel)).reshape(-1)
+    model.freeze_by_magnitude(0.25, freeze_large=True)
+    frozen = to_numpy(model._masks.masks["kernel"]).reshape(-1) == 0
+    assert frozen.sum() == 10 and magnitude[frozen].min() >= magnitude[~frozen].max()
+    model.freeze_by_magnitude(0.25, freeze_large=False)
+    frozen = to_numpy(model._masks.masks["kernel"]).reshape(-1) == 0
+    assert frozen.sum() == 10 and magnitude[frozen].max() <= magnitude[~frozen].min()
+    model.freeze_hidden_layer()
+    assert model.frozen_counts() == {"kernel": 40, "bias": 8}
+    with pytest.raises(ValueError, match="percentage"):
+        model.freeze_hidden_percentage(1.5)
+    with pytest.raises(ValueError, match="percentage"):
+        model.freeze_output_percentage(-0.1)
+    with pytest.raises(ValueError, match="threshold"):
+        model.freeze_by_magnitude(2.0)

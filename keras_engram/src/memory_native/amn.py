@@ -27,6 +27,7 @@ class AMN(MemoryNativeModel):
         memory_decay: float in [0, 1], the manifold's decay per step.
         random_state: int or None, seeds the weights.
         window: positive int, the truncated-BPTT window of `fit` on a series.
+        weight_decay: float >= 0 or None, Adam's decoupled weight decay.
         legacy: bool, the original C implementation's forward step.
 
     Example:
@@ -44,9 +45,11 @@ class AMN(MemoryNativeModel):
     _kind = "amn"
 
     def __init__(self, input_size, hidden_size, output_size, memory_size=64, learning_rate=0.01,
-                 dt=0.1, memory_decay=0.995, random_state=None, window=16, legacy=False):
+                 dt=0.1, memory_decay=0.995, random_state=None, window=16, legacy=False,
+                 weight_decay=None):
         super().__init__(
             input_size, hidden_size, output_size, learning_rate, random_state, window, legacy,
+            weight_decay=weight_decay,
             memory_size=memory_size, dt=dt, memory_decay=memory_decay,
         )
 

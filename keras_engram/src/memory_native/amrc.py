@@ -2,9 +2,10 @@
 
 from keras_engram.src.layers.memory_native.amrc import AMRC as AMRCLayer
 from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel
+from keras_engram.src.memory_native.partial_training import PartialTraining
 
 
-class AMRC(MemoryNativeModel):
+class AMRC(PartialTraining, MemoryNativeModel):
     """Adaptive Memory Recurrent Cell with the memory-native API: `fit`, `predict`, `score`, memory.
 
     A Keras model (`.model`: a stateful `keras_engram.layers.AMRC` layer for
@@ -26,6 +27,7 @@ class AMRC(MemoryNativeModel):
         random_state: int or None, seeds the weights.
         window: positive int, the truncated-BPTT window of `fit` on a series.
         output_activation: `"tanh"` (outputs in (-1, 1), the original's) or `"linear"`.
+        weight_decay: float >= 0 or None, Adam's decoupled weight decay.
         legacy: bool, the original C implementation's forward step
             (see `keras_engram.layers.AMRCCell`).
 
@@ -48,8 +50,9 @@ class AMRC(MemoryNativeModel):
 
     def __init__(self, input_size, hidden_size, output_size, beta=0.3, alpha=0.1,
                  learning_rate=0.01, random_state=None, window=16, output_activation="tanh",
-                 legacy=False):
+                 legacy=False, weight_decay=None):
         super().__init__(
             input_size, hidden_size, output_size, learning_rate, random_state, window, legacy,
+            weight_decay=weight_decay,
             beta=beta, alpha=alpha, output_activation=output_activation,
         )

@@ -5,6 +5,8 @@ import numpy as np
 
 from keras_engram.src import validation
 from keras_engram.src.layers.memory_rnn import MemoryRNN
+from keras_engram.src.memory_native.freeze_masks import FreezeMasks
+from keras_engram.src.memory_native.masked_adam import MaskedAdam
 
 
 def r2_score(y_true, y_pred):
@@ -57,7 +59,7 @@ class MemoryNativeModel:
     _kind = None
 
     def __init__(self, input_size, hidden_size, output_size, learning_rate, random_state,
-                 window, legacy, **cell_kwargs):
+                 window, legacy, weight_decay=None, **cell_kwargs):
         self.input_size = validation.positive_int("input_size", input_size)
         self.hidden_size = validation.positive_int("hidden_size", hidden_size)
         self.output_size = validation.positive_int("output_size", output_size)
@@ -65,21 +67,37 @@ class MemoryNativeModel:
         self.random_state = validation.optional_int("random_state", random_state)
         self.window = validation.positive_int("window", window)
         self.legacy = validation.boolean("legacy", legacy)
+        self.weight_decay = validation.float_in_range(
+            "weight_decay", weight_decay, 0.0, None
+        ) if weight_decay is not None else None
         layer = self._layer_class(
             units=self.hidden_size, output_units=self.output_size, legacy=self.legacy,
             seed=self.random_state, stateful=True, save_memory=True, return_sequences=True,
             name=self._kind, **cell_kwargs,
         )
         inputs = keras.Input(batch_shape=(1, None, self.input_size), name="series")
-        self._use(keras.Model(inputs, layer(inputs), name=f"{self._kind}_model"))
+        outputs = layer(inputs)
+        masks = FreezeMasks({w.name: w.shape for w in layer.cell.trainable_weights}, name="freeze_masks")
+        self._use(keras.Model(inputs, masks(outputs), name=f"{self._kind}_model"))
         self.history = {}
         self._last_input = None
+        self._freeze_rng = None
 
     def _use(self, model):
         self.model = model
-        self._layer = model.layers[-1]
-        self._optimizer = keras.optimizers.Adam(self.learning_rate)
+        self._layer = next(layer for layer in model.layers if isinstance(layer, MemoryRNN))
+        self._masks = next(layer for layer in model.layers if isinstance(layer, FreezeMasks))
+        self._optimizer = MaskedAdam(self.learning_rate, weight_decay=self.weight_decay)
         self._free = None  # a stateless layer on the same cell, made on first use
+
+    def _prepare_optimizer(self):
+        """Hands the current freezing masks to the optimizer (read when `fit` traces its step)."""
+        frozen = {}
+        for weight in self.cell.trainable_weights:
+            mask = self._masks.masks.get(weight.name)
+            if mask is not None:
+                frozen[id(weight)] = keras.ops.convert_to_numpy(mask) == 0
+        self._optimizer.frozen = frozen
 
     @property
     def cell(self):
@@ -161,6 +179,7 @@ class MemoryNativeModel:
         validation_split = validation.rate("validation_split", validation_split)
         if validation.boolean("reset_memory", reset_memory):
             self.reset_memory()
+        self._prepare_optimizer()
         if X.ndim == 3:
             history = self._fit_sequences(X, y, epochs, batch_size or 32, verbose, validation_split)
         else:
@@ -294,7 +313,7 @@ class MemoryNativeModel:
             ValueError: the file holds another model, or other sizes.
         """
         model = keras.saving.load_model(path)
-        layer = model.layers[-1]
+        layer = next((l for l in model.layers if isinstance(l, MemoryRNN)), None)
         if not isinstance(layer, self._layer_class):
             raise ValueError(
                 f"Expected a file saved by a {type(self).__name__} model. "

@@ -4,9 +4,10 @@ import numpy as np
 
 from keras_engram.src.layers.memory_native.pmrc import PMRC as PMRCLayer
 from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel
+from keras_engram.src.memory_native.partial_training import GatedPartialTraining
 
 
-class PMRC(MemoryNativeModel):
+class PMRC(GatedPartialTraining, MemoryNativeModel):
     """Persistent Memory Recurrent Cell with the memory-native API: `fit`, `predict`, `score`, memory.
 
     A Keras model (`.model`: a stateful `keras_engram.layers.PMRC` layer for
@@ -30,6 +31,7 @@ class PMRC(MemoryNativeModel):
         random_state: int or None, seeds the weights.
         window: positive int, the truncated-BPTT window of `fit` on a series.
         output_activation: `"tanh"` or `"linear"`.
+        weight_decay: float >= 0 or None, Adam's decoupled weight decay.
         legacy: bool, the original C implementation's forward step.
 
     Example:
@@ -49,9 +51,10 @@ class PMRC(MemoryNativeModel):
     def __init__(self, input_size, hidden_size, output_size, beta=0.3, alpha=0.1, output_beta=0.2,
                  learning_rate=0.01, use_recurrent=True, use_learnable_gates=False,
                  use_output_memory=False, random_state=None, window=16,
-                 output_activation="tanh", legacy=False):
+                 output_activation="tanh", legacy=False, weight_decay=None):
         super().__init__(
             input_size, hidden_size, output_size, learning_rate, random_state, window, legacy,
+            weight_decay=weight_decay,
             beta=beta, alpha=alpha, output_beta=output_beta, use_recurrent=use_recurrent,
             use_learnable_gates=use_learnable_gates, use_output_memory=use_output_memory,
             output_activation=output_activation,
