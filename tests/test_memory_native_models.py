@@ -168,6 +168,10 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         model.fit(X, bad)
     with pytest.raises(ValueError, match="y"):
         model.fit(X, y[:10])
+    with pytest.raises(ValueError, match="at least one sample"):
+        model.predict(X[:0])
+    with pytest.raises(TypeError, match="X"):
+        model.predict("not an array")
     with pytest.raises(ValueError, match="validation_split"):
         model.fit(X, y, validation_split=1.5)
     with pytest.raises(TypeError, match="hidden_size"):

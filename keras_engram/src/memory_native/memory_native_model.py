@@ -115,6 +115,8 @@ class MemoryNativeModel:
                 f"Expected `{name}` of shape (samples, {self.input_size}) (one series) or "
                 f"(sequences, steps, {self.input_size}). Received: {name}.shape={X.shape}"
             )
+        if X.ndim > 1 and 0 in X.shape[:-1]:
+            raise ValueError(f"Expected at least one sample in `{name}`. Received: {name}.shape={X.shape}")
         if not np.isfinite(X).all():
             raise ValueError(f"Expected finite values in `{name}`. Received: NaN or inf in {name}")
         return X
