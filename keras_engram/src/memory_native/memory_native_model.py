@@ -53,6 +53,12 @@ class MemoryNativeModel:
     Subclasses name their layer (`AMRC`, `PMRC`, `AMN` of
     `keras_engram.layers`); this class holds the shared interface. See
     `keras_engram.memory_native.AMRC` for the arguments and methods.
+
+    Example:
+
+    >>> from keras_engram.memory_native import AMN, AMRC, PMRC, MemoryNativeModel
+    >>> all(issubclass(cls, MemoryNativeModel) for cls in (AMRC, PMRC, AMN))
+    True
     """
 
     _layer_class = None
