@@ -64,16 +64,22 @@ def liquid_step_euler(state, drive, decay, fluidity, dt):
     return state + dt * (-decay * state + fluidity * drive)
 
 
-def liquid_step_exact(state, drive, decay, fluidity, dt):
-    """The exact step of `dc/dt = -decay * c + fluidity * drive` over `dt`, drive held constant.
+def liquid_coefficients(f, rigidity, fluidity, dt):
+    """The exact step of the liquid ODE `dc/dt = -d c + fluidity f`, `d = rigidity + fluidity |f|`.
 
-    `c' = e^{-dt decay} c + (1 - e^{-dt decay}) fluidity drive / decay`: the
-    retention `e^{-dt decay}` lies in (0, 1) for every positive decay and
-    step, so the state stays within the range of `fluidity drive / decay`.
+    Over `dt` with `f` held constant, `c' = retention * c + drive` with
+    `retention = e^{-dt d}` and `drive = (1 - e^{-dt d}) fluidity f / d`. The
+    retention lies in (0, 1) for every positive `d` and `dt`, so the state
+    stays within the range of `fluidity f / d`. Both depend on the input
+    only, so they can be computed for all steps at once.
+
+    Returns:
+        `(retention, drive)`.
     """
+    decay = rigidity + fluidity * ops.abs(f)
     retention = ops.exp(-dt * decay)
-    gain = -ops.expm1(-dt * decay) / decay
-    return retention * state + gain * fluidity * drive
+    drive = -ops.expm1(-dt * decay) / decay * fluidity * f
+    return retention, drive
 
 
 def soft_clip(x, bound):

@@ -16,7 +16,8 @@ CELL_ARGS = tuple(
 class AMN(MemoryRNN):
     """Adaptive Memory Network layer: runs an `AMNCell` over the time axis.
 
-    The input terms (`tanh(x B_in)` and the skip term `x D`) do not depend on
+    The input terms (`tanh(x B_in)`, the skip term `x D` and, in the
+    corrected step, the liquid step's retention and drive) do not depend on
     the previous step and are computed for all steps before the loop. The layer is a `MemoryRNN`:
     masks, `go_backwards`, `return_sequences`, `return_state`, and with
     `stateful=True` the memory contract (`reset_memory()`,

@@ -168,10 +168,15 @@ class AMNCell(MemoryCell):
         self.built = True
 
     def _loop_inputs(self, sequences, training=False):
-        return (
-            ops.tanh(ops.matmul(sequences, self.input_kernel)),
-            ops.matmul(sequences, self.skip_kernel),
+        f = ops.tanh(ops.matmul(sequences, self.input_kernel))
+        skip = ops.matmul(sequences, self.skip_kernel)
+        if self.legacy:
+            return f, skip
+        # The exact liquid step's coefficients depend on the input only.
+        retention, drive = memory_native.liquid_coefficients(
+            f, self.rigidity, self.fluidity, self.dt
         )
+        return retention, drive, skip
 
     def _loop_constants(self, batch_size, training=False):
         names = (
@@ -182,16 +187,17 @@ class AMNCell(MemoryCell):
 
     def _loop_step(self, constants, carry, inputs, noise, mask, training):
         c = constants
-        f, skip = inputs
         output, liquid, lru, manifold_flat = carry
         manifold = self.manifold_as_matrix(manifold_flat)
-        decay = c["rigidity"] + c["fluidity"] * ops.abs(f)
         if self.legacy:
+            f, skip = inputs
+            decay = c["rigidity"] + c["fluidity"] * ops.abs(f)
             liquid = memory_native.liquid_step_euler(liquid, f, decay, c["fluidity"], self.dt)
             liquid = ops.clip(liquid, -LEGACY_STATE_CLIP, LEGACY_STATE_CLIP)
             lru = ops.clip(c["eigenvalues"] * lru + liquid, -LEGACY_STATE_CLIP, LEGACY_STATE_CLIP)
         else:
-            liquid = memory_native.liquid_step_exact(liquid, f, decay, c["fluidity"], self.dt)
+            retention, drive, skip = inputs
+            liquid = retention * liquid + drive
             lru = c["eigenvalues"] * lru + (1.0 - c["eigenvalues"]) * liquid
         query = ops.tanh(ops.matmul(lru, c["query_kernel"]))
         hidden = LRU_SHARE * lru + (1.0 - LRU_SHARE) * memory_native.manifold_read(query, manifold)
