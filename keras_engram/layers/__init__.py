@@ -3,8 +3,25 @@
 from keras_engram.src.layers.enn.engram import Engram
 from keras_engram.src.layers.enn.engram_attention_pooling import EngramAttentionPooling
 from keras_engram.src.layers.enn.engram_cell import EngramCell
+from keras_engram.src.layers.memory_native.amn import AMN
+from keras_engram.src.layers.memory_native.amn_cell import AMNCell
+from keras_engram.src.layers.memory_native.amrc import AMRC
+from keras_engram.src.layers.memory_native.amrc_cell import AMRCCell
+from keras_engram.src.layers.memory_native.pmrc import PMRC
+from keras_engram.src.layers.memory_native.pmrc_cell import PMRCCell
 
 # tensorflow-engram's name for the attention pooling layer.
 EngramAttentionLayer = EngramAttentionPooling
 
-__all__ = ["Engram", "EngramAttentionLayer", "EngramAttentionPooling", "EngramCell"]
+__all__ = [
+    "AMN",
+    "AMNCell",
+    "AMRC",
+    "AMRCCell",
+    "Engram",
+    "EngramAttentionLayer",
+    "EngramAttentionPooling",
+    "EngramCell",
+    "PMRC",
+    "PMRCCell",
+]

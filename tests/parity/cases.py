@@ -15,9 +15,10 @@ import keras
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import memory_native_reference as mn_ref  # noqa: E402
 import numpy_reference as ref  # noqa: E402
 
-from keras_engram.layers import Engram, EngramAttentionPooling, EngramCell  # noqa: E402
+from keras_engram.layers import AMN, AMRC, PMRC, Engram, EngramAttentionPooling, EngramCell  # noqa: E402
 from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor  # noqa: E402
 
 CASES = {}
@@ -57,6 +58,8 @@ def set_seeded_weights(model, seed):
         shape = tuple(variable.shape)
         if "rnn_state" in variable.path:
             value = np.zeros(shape)
+        elif _is_memory_native_rate(variable):
+            value = rng.uniform(0.2, 0.9, shape)  # rates, eigenvalues, time constants: in range
         elif "gamma" in variable.path:
             value = rng.uniform(0.7, 1.3, shape)
         elif len(shape) >= 2:
@@ -65,6 +68,16 @@ def set_seeded_weights(model, seed):
             value = rng.normal(0.1, 0.1, shape)
         # Rounded to float32 first, so the float64 reference has the same weights.
         variable.assign(value.astype("float32").astype(variable.dtype))
+
+
+MEMORY_NATIVE_CELLS = ("amrc_cell", "pmrc_cell", "amn_cell")
+MEMORY_NATIVE_RATES = ("beta", "alpha", "output_beta", "rigidity", "fluidity", "eigenvalues")
+
+
+def _is_memory_native_rate(variable):
+    return variable.name in MEMORY_NATIVE_RATES and any(
+        cell in variable.path for cell in MEMORY_NATIVE_CELLS
+    )
 
 
 # --- inputs -------------------------------------------------------------------
@@ -283,3 +296,65 @@ def _network_golden(model, inputs):
 def _network():
     net = EngramNetwork(output_units=2, output_activation="sigmoid", use_attention=True, **ENGRAM)
     return _wrap(net)
+
+
+# --- the memory-native cells (AMRC, PMRC, AMN) ------------------------------------
+
+MEMORY_NATIVE = {
+    "amrc": (AMRC, {}),
+    "pmrc": (PMRC, {"use_learnable_gates": True, "use_output_memory": True}),
+    "amn": (AMN, {"memory_size": SLOTS, "dt": 0.3, "memory_decay": 0.9}),
+}
+
+
+def _memory_native_golden(masked, with_state):
+    def golden(model, inputs):
+        cell = next(layer for layer in walk_layers(model) if layer.name.endswith("_cell"))
+        states = [inputs[f"state_{i}"] for i in range(len(cell.state_size))] if with_state else None
+        out, finals = mn_ref.sequence(cell, inputs["x"], states, inputs.get("mask") if masked else None)
+        return [out, *finals]
+
+    return golden
+
+
+def _memory_native_model(system, legacy, inputs, masked, with_state):
+    cls, kwargs = MEMORY_NATIVE[system]
+    layer = cls(HID, 3, legacy=legacy, return_sequences=True, return_state=True, **kwargs)
+    x = keras.Input(inputs["x"].shape[1:], name="x")
+    feeds, call = {"x": x}, {}
+    if masked:
+        feeds["mask"] = call["mask"] = keras.Input(inputs["mask"].shape[1:], dtype="bool", name="mask")
+    if with_state:
+        states = [keras.Input(inputs[f"state_{i}"].shape[1:], name=f"state_{i}")
+                  for i in range(len(layer.cell.state_size))]
+        feeds.update({f"state_{i}": s for i, s in enumerate(states)})
+        call["initial_state"] = states
+    return keras.Model(feeds, list(layer(x, **call)))
+
+
+def _memory_native_states(system, legacy):
+    cls, kwargs = MEMORY_NATIVE[system]
+    cell = cls(HID, 3, legacy=legacy, **kwargs).cell
+    rng = np.random.default_rng([len(system), int(legacy)])
+    states = [rng.normal(0, 0.5, (B, size)).astype("float32") for size in cell.state_size]
+    if system == "pmrc":
+        states[-1] = rng.uniform(0, 1, states[-1].shape).astype("float32")  # the gate
+    return {f"state_{i}": s for i, s in enumerate(states)}
+
+
+for _system in MEMORY_NATIVE:
+    for _legacy in (False, True):
+        # Corrected steps with a mask, legacy steps from explicit initial states.
+        _inputs = {"x": X}
+        if _legacy:
+            _inputs.update(_memory_native_states(_system, _legacy))
+        else:
+            _inputs["mask"] = MASK
+
+        def _build_memory_native(system=_system, legacy=_legacy, inputs=_inputs):
+            return _memory_native_model(system, legacy, inputs, not legacy, legacy)
+
+        register_case(
+            f"{_system}_legacy_initial_state" if _legacy else f"{_system}_masked", _inputs,
+            golden=_memory_native_golden(not _legacy, _legacy),
+        )(_build_memory_native)

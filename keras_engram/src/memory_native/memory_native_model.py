@@ -1,0 +1,342 @@
+"""MemoryNativeModel: the estimator interface shared by the memory-native models (AMRC, PMRC, AMN)."""
+
+import keras
+import numpy as np
+
+from keras_engram.src import validation
+from keras_engram.src.layers.memory_rnn import MemoryRNN
+from keras_engram.src.memory_native.freeze_masks import FreezeMasks
+from keras_engram.src.memory_native.masked_adam import MaskedAdam
+
+
+def r2_score(y_true, y_pred):
+    """`1 - sum((y - y_hat)^2) / sum((y - column_mean(y))^2)`, sums over every sample and output.
+
+    The coefficient of determination with each output's own mean and the
+    squared errors pooled over all outputs (for one output, the usual R^2).
+    Returns 0.0 when the targets are constant.
+    """
+    y_true = np.asarray(y_true, np.float64).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, np.float64).reshape(len(y_pred), -1)
+    total = np.sum((y_true - y_true.mean(axis=0)) ** 2)
+    if total == 0:
+        return 0.0
+    return float(1.0 - np.sum((y_true - y_pred) ** 2) / total)
+
+
+class _ResetEachEpoch(keras.callbacks.Callback):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.layer.reset_state()
+
+
+class _SeriesValidation(keras.callbacks.Callback):
+    """The loss on the held-out end of the series, run on from the end of the training series."""
+
+    def __init__(self, owner, train_layer, x, y):
+        super().__init__()
+        self.owner, self.train_layer, self.x, self.y = owner, train_layer, x, y
+
+    def on_epoch_end(self, epoch, logs=None):
+        start = [keras.ops.convert_to_numpy(s)[-1:] for s in self.train_layer.states]
+        predicted = self.owner._run_free(self.x[None], start)[0]
+        if logs is not None:
+            logs["val_loss"] = float(np.mean((predicted - self.y) ** 2))
+
+
+class MemoryNativeModel:
+    """Base of the memory-native estimators: a Keras model with memory, `fit` / `predict` / `score`.
+
+    Subclasses name their layer (`AMRC`, `PMRC`, `AMN` of
+    `keras_engram.layers`); this class holds the shared interface. See
+    `keras_engram.memory_native.AMRC` for the arguments and methods.
+
+    Example:
+
+    >>> from keras_engram.memory_native import AMN, AMRC, PMRC, MemoryNativeModel
+    >>> all(issubclass(cls, MemoryNativeModel) for cls in (AMRC, PMRC, AMN))
+    True
+    """
+
+    _layer_class = None
+    _kind = None
+
+    def __init__(self, input_size, hidden_size, output_size, learning_rate, random_state,
+                 window, legacy, weight_decay=None, **cell_kwargs):
+        self.input_size = validation.positive_int("input_size", input_size)
+        self.hidden_size = validation.positive_int("hidden_size", hidden_size)
+        self.output_size = validation.positive_int("output_size", output_size)
+        self.learning_rate = validation.positive_float("learning_rate", learning_rate)
+        self.random_state = validation.optional_int("random_state", random_state)
+        self.window = validation.positive_int("window", window)
+        self.legacy = validation.boolean("legacy", legacy)
+        self.weight_decay = validation.float_in_range(
+            "weight_decay", weight_decay, 0.0, None
+        ) if weight_decay is not None else None
+        layer = self._layer_class(
+            units=self.hidden_size, output_units=self.output_size, legacy=self.legacy,
+            seed=self.random_state, stateful=True, save_memory=True, return_sequences=True,
+            name=self._kind, **cell_kwargs,
+        )
+        inputs = keras.Input(batch_shape=(1, None, self.input_size), name="series")
+        outputs = layer(inputs)
+        masks = FreezeMasks({w.name: w.shape for w in layer.cell.trainable_weights}, name="freeze_masks")
+        self._use(keras.Model(inputs, masks(outputs), name=f"{self._kind}_model"))
+        self.history = {}
+        self._last_input = None
+        self._freeze_rng = None
+
+    def _use(self, model):
+        self.model = model
+        self._layer = next(layer for layer in model.layers if isinstance(layer, MemoryRNN))
+        self._masks = next(layer for layer in model.layers if isinstance(layer, FreezeMasks))
+        self._optimizer = MaskedAdam(self.learning_rate, weight_decay=self.weight_decay)
+        self._free = None  # a stateless layer on the same cell, made on first use
+
+    def _prepare_optimizer(self):
+        """Hands the current freezing masks to the optimizer (read when `fit` traces its step)."""
+        frozen = {}
+        for weight in self.cell.trainable_weights:
+            mask = self._masks.masks.get(weight.name)
+            if mask is not None:
+                frozen[id(weight)] = keras.ops.convert_to_numpy(mask) == 0
+        self._optimizer.frozen = frozen
+
+    @property
+    def cell(self):
+        """The model's cell (`AMRCCell`, `PMRCCell` or `AMNCell`), holding every weight."""
+        return self._layer.cell
+
+    # --- data checks ---
+
+    def _check_x(self, X, name="X"):
+        if not isinstance(X, (np.ndarray, list, tuple)) and not hasattr(X, "__array__"):
+            raise TypeError(f"Expected `{name}` to be an array. Received: {name}={type(X).__name__}")
+        X = np.asarray(X, np.float32)
+        if X.ndim not in (1, 2, 3) or X.shape[-1] != self.input_size:
+            raise ValueError(
+                f"Expected `{name}` of shape (samples, {self.input_size}) (one series) or "
+                f"(sequences, steps, {self.input_size}). Received: {name}.shape={X.shape}"
+            )
+        if X.ndim > 1 and 0 in X.shape[:-1]:
+            raise ValueError(f"Expected at least one sample in `{name}`. Received: {name}.shape={X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError(f"Expected finite values in `{name}`. Received: NaN or inf in {name}")
+        return X
+
+    def _check_y(self, y, X):
+        y = np.asarray(y, np.float32)
+        if y.ndim == X.ndim - 1 and self.output_size == 1 and y.shape == X.shape[:-1]:
+            y = y[..., None]
+        expected = X.shape[:-1] + (self.output_size,)
+        if y.shape != expected and not (X.ndim == 3 and y.shape == (len(X), self.output_size)):
+            raise ValueError(
+                f"Expected `y` of shape {expected} for X of shape {X.shape}. Received: y.shape={y.shape}"
+            )
+        if not np.isfinite(y).all():
+            raise ValueError("Expected finite values in `y`. Received: NaN or inf in y")
+        return y
+
+    # --- training ---
+
+    def fit(self, X, y, epochs=100, batch_size=None, verbose=0, reset_memory=False,
+            validation_split=0.0):
+        """Trains the model by backpropagation through time (Adam, mean squared error).
+
+        A 2-D `X` `(samples, input_size)` is one time series in order. It is
+        cut into `batch_size` consecutive streams (the batch axis), each cut
+        into windows of `window` steps; the streams' windows are fed in
+        order, the state at the end of one window starting the next
+        (truncated BPTT: gradients stop at window borders), and every epoch
+        starts the streams from zero memory. Time is never shuffled. The
+        first samples that do not fill a whole window of every stream are
+        skipped (fewer than `batch_size * window`). After training, the
+        memory is the state at the end of the series, so `predict` on the
+        samples that follow continues it.
+
+        A 3-D `X` `(sequences, steps, input_size)` is a batch of independent
+        sequences, each from zero memory, in batches of `batch_size`
+        (default 32) in their given order; `y` is
+        `(sequences, steps, output_size)` or `(sequences, output_size)`
+        (a target for the last step). The memory is not changed.
+
+        Args:
+            X: array, the inputs.
+            y: array, the targets (`(samples,)` allowed for one output).
+            epochs: positive int.
+            batch_size: positive int or None. 2-D `X`: the number of streams
+                (default: as many as give at least eight windows each, at
+                most 16).
+            verbose: 0, 1 or 2, Keras's progress output.
+            reset_memory: bool, set the memory to zeros first.
+            validation_split: float in [0, 1): the fraction held out at the
+                end of the series (2-D `X`: its loss is computed after each
+                epoch by running on from the end of the training series) or
+                of the sequences (3-D).
+
+        Returns:
+            The history dict (`loss`, and `val_loss` with a validation split).
+        """
+        X = self._check_x(X)
+        y = self._check_y(y, X)
+        epochs = validation.positive_int("epochs", epochs)
+        batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
+        validation_split = validation.rate("validation_split", validation_split)
+        if validation.boolean("reset_memory", reset_memory):
+            self.reset_memory()
+        self._prepare_optimizer()
+        if X.ndim == 3:
+            history = self._fit_sequences(X, y, epochs, batch_size or 32, verbose, validation_split)
+        else:
+            if X.ndim == 1:
+                X, y = X[None], y[None]
+            history = self._fit_series(X, y, epochs, batch_size, verbose, validation_split)
+        self.history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return self.history
+
+    def _fit_series(self, X, y, epochs, streams, verbose, validation_split):
+        held = int(len(X) * validation_split)
+        X_fit, y_fit = (X[:-held], y[:-held]) if held else (X, y)
+        n = len(X_fit)
+        window = min(self.window, n)
+        if streams is None:
+            streams = max(1, min(16, n // (8 * window)))
+        streams = min(streams, max(1, n // window))
+        per_stream = n // (streams * window)
+        used = streams * per_stream * window
+        shape = (streams, per_stream, window)
+        # Windows ordered (window index, stream): batch k holds window k of every stream.
+        xs = X_fit[n - used :].reshape(*shape, -1).transpose(1, 0, 2, 3).reshape(-1, window, self.input_size)
+        ys = y_fit[n - used :].reshape(*shape, -1).transpose(1, 0, 2, 3).reshape(-1, window, self.output_size)
+        # save_memory: the states are tracked variables, which every backend's
+        # trainer carries from one batch (window) to the next, as it carries
+        # BatchNormalization's statistics (untracked states do not survive a
+        # jitted JAX train step).
+        train_layer = MemoryRNN(self.cell, stateful=True, save_memory=True, return_sequences=True)
+        inputs = keras.Input(batch_shape=(streams, window, self.input_size))
+        model = keras.Model(inputs, train_layer(inputs))
+        model.compile(optimizer=self._optimizer, loss="mse")
+        callbacks = [_ResetEachEpoch(train_layer)]
+        if held:
+            callbacks.append(_SeriesValidation(self, train_layer, X[-held:], y[-held:]))
+        history = model.fit(xs, ys, batch_size=streams, epochs=epochs, shuffle=False,
+                            verbose=verbose, callbacks=callbacks)
+        # The memory continues from the end of the training series (the last stream).
+        final = [keras.ops.convert_to_numpy(s)[-1:] for s in train_layer.states]
+        self._layer.set_memory_state(final)
+        self._last_input = X_fit[-1]
+        return history
+
+    def _fit_sequences(self, X, y, epochs, batch_size, verbose, validation_split):
+        last_only = y.ndim == 2
+        layer = MemoryRNN(self.cell, return_sequences=not last_only)
+        inputs = keras.Input((None, self.input_size))
+        model = keras.Model(inputs, layer(inputs))
+        model.compile(optimizer=self._optimizer, loss="mse")
+        return model.fit(X, y, batch_size=batch_size, epochs=epochs, shuffle=False,
+                         verbose=verbose, validation_split=validation_split)
+
+    # --- inference ---
+
+    def _run_free(self, X, initial_state=None):
+        """A batch of sequences through a stateless layer on the same cell (memory untouched)."""
+        if self._free is None:
+            self._free = MemoryRNN(self.cell, return_sequences=True)
+        return keras.ops.convert_to_numpy(self._free(X, initial_state=initial_state))
+
+    def predict(self, X, reset_memory=False):
+        """Outputs for `X`, carrying the memory (2-D and 1-D `X`).
+
+        A 2-D `X` `(samples, input_size)` continues the series from the
+        current memory and leaves the memory at its end (as the originals'
+        `predict`); a 1-D `X` is one sample and gives a 1-D output. A 3-D `X`
+        is a batch of independent sequences from zero memory, which leaves
+        the memory unchanged.
+
+        Args:
+            X: array, the inputs.
+            reset_memory: bool, set the memory to zeros first.
+
+        Returns:
+            The outputs, `(samples, output_size)` (1-D `X`: `(output_size,)`;
+            3-D `X`: `(sequences, steps, output_size)`).
+        """
+        X = self._check_x(X)
+        if validation.boolean("reset_memory", reset_memory):
+            self.reset_memory()
+        if X.ndim == 3:
+            return self._run_free(X)
+        single = X.ndim == 1
+        series = X[None, None] if single else X[None]
+        out = keras.ops.convert_to_numpy(self.model(series))[0]
+        self._last_input = series[0, -1]
+        return out[0] if single else out
+
+    def score(self, X, y):
+        """R^2 of `predict(X)` against `y` (see `r2_score`); 2-D `X` advances the memory.
+
+        `R^2 = 1 - sum((y - y_hat)^2) / sum((y - column_mean(y))^2)`, the sums
+        over every sample and output (0.0 for constant targets).
+        """
+        X = self._check_x(X)
+        y = self._check_y(y, X)
+        predicted = self.predict(X)
+        return r2_score(y.reshape(-1, self.output_size), predicted.reshape(-1, self.output_size))
+
+    # --- memory ---
+
+    def reset_memory(self):
+        """Sets the memory (every state) to zeros."""
+        self._layer.reset_memory()
+
+    def get_memory_state(self):
+        """Every state of the memory, as a list of 1-D NumPy arrays (the cell's `state_size` order)."""
+        return [s[0] for s in self._layer.get_memory_state()]
+
+    def set_memory_state(self, states):
+        """Assigns every state of the memory (as `get_memory_state` returns them), bit for bit."""
+        sizes = list(self.cell.state_size)
+        if not isinstance(states, (list, tuple)) or len(states) != len(sizes):
+            raise ValueError(
+                f"Expected `states` to be a list of {len(sizes)} arrays of sizes {sizes}. "
+                f"Received: states={states!r}"
+            )
+        self._layer.set_memory_state([np.asarray(s, np.float32).reshape(1, -1) for s in states])
+
+    # --- persistence ---
+
+    def save(self, path):
+        """Saves the model, its weights and its memory to a `.keras` file (bit-exact on load)."""
+        if not isinstance(path, str) or not path.endswith(".keras"):
+            raise ValueError(f"Expected `path` to be a str ending in '.keras'. Received: path={path!r}")
+        self.model.save(path)
+
+    def load(self, path):
+        """Loads a file written by `save` into this model (weights, memory, the cell's settings).
+
+        Raises:
+            ValueError: the file holds another model, or other sizes.
+        """
+        model = keras.saving.load_model(path)
+        layer = next((l for l in model.layers if isinstance(l, MemoryRNN)), None)
+        if not isinstance(layer, self._layer_class):
+            raise ValueError(
+                f"Expected a file saved by a {type(self).__name__} model. "
+                f"Received: a {type(layer).__name__} layer in {path}"
+            )
+        sizes = (layer.cell.input_dim, layer.cell.units, layer.cell.output_units)
+        if sizes != (self.input_size, self.hidden_size, self.output_size):
+            raise ValueError(
+                f"Expected a model of sizes (input, hidden, output) = "
+                f"{(self.input_size, self.hidden_size, self.output_size)}. Received: {sizes} in {path}"
+            )
+        self.legacy = layer.cell.legacy
+        self._use(model)
+        return self
+
+    def _weight(self, name):
+        return keras.ops.convert_to_numpy(getattr(self.cell, name))
+

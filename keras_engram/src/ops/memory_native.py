@@ -1,0 +1,97 @@
+"""Numerics shared by the memory-native cells (AMRC, PMRC, AMN), in `keras.ops`.
+
+Every function works on one time step of a batch: vectors are `(batch, n)`
+rows, weights are in Keras orientation (`x @ kernel`), a matrix memory is
+`(batch, rows, columns)`.
+"""
+
+from keras import ops
+
+
+def leaky_memory(memory, drive, rate):
+    """`(1 - rate) * memory + rate * drive`: a leaky integrator (rate per unit or scalar)."""
+    return (1.0 - rate) * memory + rate * drive
+
+
+def gated_memory(memory, gate, candidate):
+    """`gate * candidate + (1 - gate) * memory`: a GRU-style memory write."""
+    return gate * candidate + (1.0 - gate) * memory
+
+
+def strictly_upper(n, dtype):
+    """`(n, n)` mask with ones where row < column (the units already updated in a sweep)."""
+    rows = ops.expand_dims(ops.arange(n), 1)
+    cols = ops.expand_dims(ops.arange(n), 0)
+    return ops.cast(rows < cols, dtype)
+
+
+def sweep_recurrence(current, previous, kernel, upper):
+    """A recurrent drive in which unit `h` reads `current` from units `< h`, `previous` from the rest.
+
+    This is one in-place (Gauss-Seidel) sweep over the units in index order,
+    where `current` are the values the sweep has already written:
+    `current @ (kernel * upper) + previous @ (kernel * (1 - upper))`.
+    """
+    return ops.matmul(current, kernel * upper) + ops.matmul(previous, kernel * (1.0 - upper))
+
+
+def sweep_gated_memory(memory, gate_drive, gate_kernel, candidate, upper, units):
+    """The gated memory write of a sweep over the units in index order.
+
+    Unit `h`'s gate reads the new memory of units `< h` and the old memory
+    of units `>= h`: `g_h = sigmoid(gate_drive_h + sum_j U_g[j, h] mu_j)`,
+    then `m'_h = g_h c_h + (1 - g_h) m_h`. The sweep is written as `units`
+    vectorised passes: after pass `k` the first `k` units hold their final
+    values, so after `units` passes every unit does.
+
+    Returns:
+        `(new_memory, gate)`.
+    """
+    lower = ops.matmul(memory, gate_kernel * (1.0 - upper)) + gate_drive
+    upper_kernel = gate_kernel * upper
+
+    def body(_, new):
+        gate = ops.sigmoid(lower + ops.matmul(new, upper_kernel))
+        return gated_memory(memory, gate, candidate)
+
+    new = ops.fori_loop(0, units, body, memory)
+    gate = ops.sigmoid(lower + ops.matmul(new, upper_kernel))
+    return new, gate
+
+
+def liquid_step_euler(state, drive, decay, fluidity, dt):
+    """One explicit Euler step of `dc/dt = -decay * c + fluidity * drive`."""
+    return state + dt * (-decay * state + fluidity * drive)
+
+
+def liquid_coefficients(f, rigidity, fluidity, dt):
+    """The exact step of the liquid ODE `dc/dt = -d c + fluidity f`, `d = rigidity + fluidity |f|`.
+
+    Over `dt` with `f` held constant, `c' = retention * c + drive` with
+    `retention = e^{-dt d}` and `drive = (1 - e^{-dt d}) fluidity f / d`. The
+    retention lies in (0, 1) for every positive `d` and `dt`, so the state
+    stays within the range of `fluidity f / d`. Both depend on the input
+    only, so they can be computed for all steps at once.
+
+    Returns:
+        `(retention, drive)`.
+    """
+    decay = rigidity + fluidity * ops.abs(f)
+    retention = ops.exp(-dt * decay)
+    drive = -ops.expm1(-dt * decay) / decay * fluidity * f
+    return retention, drive
+
+
+def soft_clip(x, bound):
+    """`bound * tanh(x / bound)`: a smooth bound with slope 1 at zero."""
+    return bound * ops.tanh(x / bound)
+
+
+def manifold_read(query, manifold):
+    """`query @ manifold` per sample: `(batch, rows)` x `(batch, rows, cols)` -> `(batch, cols)`."""
+    return ops.einsum("bm,bmh->bh", query, manifold)
+
+
+def manifold_write(manifold, key, value, hidden, decay, scale):
+    """`decay * manifold + scale * (key * value) (outer) hidden`: a decayed rank-1 Hebbian write."""
+    return decay * manifold + scale * ops.einsum("bm,bh->bmh", key * value, hidden)
