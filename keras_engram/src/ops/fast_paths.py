@@ -149,9 +149,13 @@ def implicit_trace(per_sample, steps, noisy=False):
     samples/s at the paper's size) and for sequences longer than one chunk
     (JAX, 1,000 steps: 21 samples/s explicit, 13 in chunks of 64).
     """
-    if noisy and (_backend() == "torch" or (steps or 0) > IMPLICIT_CHUNK_STEPS):
+    # A length unknown when traced is None, or a symbolic dimension (JAX's
+    # shape inference for a `None` time axis).
+    if not isinstance(steps, int) or steps <= 0:
         return False
-    return enabled() and per_sample and steps is not None and steps > 0
+    if noisy and (_backend() == "torch" or steps > IMPLICIT_CHUNK_STEPS):
+        return False
+    return enabled() and per_sample
 
 
 # The longest piece of a sequence the implicit trace runs at once.
