@@ -140,7 +140,7 @@ def implicit_trace(per_sample, steps, noisy=False):
 
     Reason: the explicit loop reads and writes a `(batch, slots, dim)` trace
     at every step and is memory-bound; the implicit form carries
-    `(batch, time, slots)` and trains 1.9-3x faster at the paper's size
+    `(batch, time, slots)` and trains 1.8-3.9x faster at the paper's size
     without trace noise. Needs a length known when traced; sequences longer
     than `IMPLICIT_CHUNK_STEPS` run in chunks (its cost grows with the square
     of a chunk's length). Training with trace noise (`noisy`), whose exact
