@@ -24,7 +24,9 @@ from keras_engram.models import (
 from keras_engram.presets import list_presets, register_presets
 from keras_engram.src.presets.registry import BUILTIN_PRESETS
 
-BUILTIN = [row["name"] for row in list_presets()]
+# The ENN's built-in presets (the memory-native ones: tests/test_memory_native_presets.py).
+ROWS = {row["name"]: row for row in list_presets() if row["name"].startswith("enn_")}
+BUILTIN = sorted(ROWS)
 # The parity battery's float32 tolerance against the float64 NumPy reference (CONTRIBUTING.md).
 PARITY_TOLERANCE = 1e-5
 X = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
@@ -70,7 +72,7 @@ def registry_snapshot():
 
 def test_the_enn_registers_two_builtin_presets():
     assert BUILTIN == ["enn_breast_cancer", "enn_digits"]
-    for row in list_presets():
+    for row in ROWS.values():
         assert set(row) == {"name", "class", "description", "params", "metric", "score"}
         assert row["class"] == "EngramClassifier"
         assert row["metric"] == "test accuracy"
@@ -85,7 +87,7 @@ def test_builtin_preset_loads_and_predicts(name):
     probabilities = model.predict(x_test[:16], verbose=0)
     assert probabilities.shape == (16, model.num_classes)
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
-    assert model.count_params() == list_presets()[BUILTIN.index(name)]["params"]
+    assert model.count_params() == ROWS[name]["params"]
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -95,7 +97,7 @@ def test_builtin_score_recomputed_on_its_test_split_equals_the_metadata(name):
     model = EngramClassifier.from_preset(name)
     correct = int((model.predict(x_test, batch_size=256, verbose=0).argmax(-1) == y_test).sum())
     assert (correct, len(y_test)) == (score["correct"], score["samples"])
-    assert correct / len(y_test) == score["value"] == list_presets()[BUILTIN.index(name)]["score"]
+    assert correct / len(y_test) == score["value"] == ROWS[name]["score"]
 
 
 def test_digits_preset_meets_the_accuracy_bar():
@@ -148,7 +150,7 @@ def test_presets_class_property_lists_what_each_class_loads():
     assert sorted(EngramBackbone.presets) == BUILTIN
     assert sorted(Task.presets) == BUILTIN
     assert EngramRegressor.presets == {}
-    assert EngramClassifier.presets["enn_digits"] == list_presets()[BUILTIN.index("enn_digits")]
+    assert EngramClassifier.presets["enn_digits"] == ROWS["enn_digits"]
 
 
 # --- round trips -------------------------------------------------------------------

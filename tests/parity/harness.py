@@ -265,12 +265,11 @@ def preset_cases(precision):
 
     from keras_engram import datasets
     from keras_engram.models import EngramClassifier, EngramRegressor, Task
-    from keras_engram.presets import list_presets
     from keras_engram.src.presets.registry import BUILTIN_PRESETS
 
     found = {}
-    for row in list_presets():
-        name = row["name"]
+    # The task presets (the memory-native models' presets: tests/test_memory_native_presets.py).
+    for name in sorted(Task.presets):
         with open(os.path.join(BUILTIN_PRESETS[name]["path"], "metadata.json")) as f:
             metadata = json.load(f)
         data = metadata["training_data"]

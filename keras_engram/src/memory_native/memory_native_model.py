@@ -1,9 +1,13 @@
 """MemoryNativeModel: the estimator interface shared by the memory-native models (AMRC, PMRC, AMN)."""
 
+import inspect
+
 import keras
 import numpy as np
 
 from keras_engram.src import validation
+from keras_engram.src.presets import preset_io
+from keras_engram.src.presets.registry import presets_property
 from keras_engram.src.layers.memory_rnn import MemoryRNN
 from keras_engram.src.memory_native.freeze_masks import FreezeMasks
 from keras_engram.src.memory_native.masked_adam import MaskedAdam
@@ -63,6 +67,103 @@ class MemoryNativeModel:
 
     _layer_class = None
     _kind = None
+
+    presets = presets_property(preset_io.CONFIG_FILE)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Registered as `keras_engram.memory_native>Name`, so that a preset's config.json names
+        # its class (the layers of the same names are `keras_engram>Name`).
+        keras.saving.register_keras_serializable(package="keras_engram.memory_native")(cls)
+
+    def __new__(cls, *args, **kwargs):
+        # The constructor's arguments, defaults filled in, are the model's config (as Keras
+        # records a layer's): `get_config` returns them and `from_config` calls the constructor.
+        instance = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(instance, *args, **kwargs)
+        bound.apply_defaults()
+        instance._config = dict(list(bound.arguments.items())[1:])
+        return instance
+
+    def get_config(self):
+        """The constructor's arguments (with its defaults), as a JSON-serializable dict."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, untrained model from `get_config`'s dict."""
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """A trained model from a preset, with its memory at the end of its training series.
+
+        `preset` is a built-in preset name (`keras_engram.presets.list_presets()`,
+        `cls.presets`), a directory written by `save_to_preset`, or an
+        `hf://` / `kaggle://` handle. The preset's memory is the state at the
+        end of the series it was trained on, so `predict` continues that
+        series; `reset_memory()` starts from zeros.
+
+        Args:
+            preset: str or path-like, the preset.
+            load_weights: bool (default True). False gives the architecture
+                with fresh weights and zero memory.
+            **kwargs: overrides of the constructor arguments that keep the
+                weights, for example `learning_rate` or `window`.
+
+        Returns:
+            The model, an instance of the preset's class.
+
+        Raises:
+            TypeError: `preset` is not a string or path, or an override is
+                not a constructor argument of the preset's model.
+            ValueError: an unknown preset name, a preset of another class, a
+                weights file that does not fit, or an override that changes
+                the weights.
+            FileNotFoundError: the directory lacks `config.json` or
+                `model.weights.h5`.
+
+        Example:
+
+        >>> from keras_engram.datasets import load_mackey_glass
+        >>> from keras_engram.memory_native import AMN
+        >>> model = AMN.from_preset("amn_mackey_glass")
+        >>> _, (x_test, y_test) = load_mackey_glass(horizon=6)
+        >>> model.score(x_test, y_test) > 0.9
+        True
+        """
+        return preset_io.load_estimator(cls, preset, load_weights, kwargs)
+
+    def save_to_preset(self, preset_dir, metadata=None):
+        """Saves the model as a preset directory (keras-hub's file names), memory included.
+
+        Writes `config.json` (the class and its constructor arguments),
+        `model.weights.h5` (the weights, the memory and the freezing masks),
+        `metadata.json` (versions, backend, parameter count, date, and
+        `metadata`) and a model card `README.md`.
+
+        Args:
+            preset_dir: str or path-like, the directory (created when needed).
+            metadata: optional JSON-serializable dict added to `metadata.json`
+                (for example `description`, `training_data`, `score`).
+
+        Raises:
+            TypeError: `preset_dir` is not a path, or `metadata` is not a
+                JSON-serializable dict.
+            ValueError: `preset_dir` is a file, or `metadata` sets an entry
+                this method computes.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> from keras_engram.memory_native import AMRC
+        >>> model = AMRC(2, 8, 1, random_state=0)
+        >>> directory = os.path.join(tempfile.mkdtemp(), "tiny_amrc")
+        >>> model.save_to_preset(directory)
+        >>> AMRC.from_preset(directory).get_config() == model.get_config()
+        True
+        """
+        preset_io.save_estimator_preset(self, preset_dir, metadata, "keras_engram.memory_native")
 
     def __init__(self, input_size, hidden_size, output_size, learning_rate, random_state,
                  window, legacy, weight_decay=None, **cell_kwargs):
@@ -334,6 +435,9 @@ class MemoryNativeModel:
                 f"{(self.input_size, self.hidden_size, self.output_size)}. Received: {sizes} in {path}"
             )
         self.legacy = layer.cell.legacy
+        cell_config = layer.cell.get_config()
+        self._config.update({k: cell_config[k] for k in self._config if k in cell_config})
+        self._config["legacy"] = self.legacy
         self._use(model)
         return self
 

@@ -467,8 +467,8 @@ def _compatible_tasks(backbone):
     return sorted(names)
 
 
-def save_preset(model, preset_dir, metadata, is_task):
-    """Writes `model` (a `Backbone`, or a `Task` when `is_task`) to `preset_dir`."""
+def _check_destination(preset_dir, metadata):
+    """`(preset_dir as str, metadata as dict)`, checked; creates the directory."""
     if isinstance(preset_dir, os.PathLike):
         preset_dir = os.fspath(preset_dir)
     if not isinstance(preset_dir, str):
@@ -487,10 +487,35 @@ def save_preset(model, preset_dir, metadata, is_task):
         json.dumps(metadata)
     except (TypeError, ValueError) as error:
         raise TypeError(f"Expected `metadata` to be JSON-serializable ({error}). Received: metadata={metadata!r}") from error
-    if not model.built:
-        raise ValueError(f"Expected a built model: build {type(model).__name__} (call it once) before saving it.")
     if os.path.exists(preset_dir) and not os.path.isdir(preset_dir):
         raise ValueError(f"Expected `preset_dir` to be a directory. Received: preset_dir={preset_dir!r}, a file")
+    return preset_dir, metadata
+
+
+def _write_metadata_and_card(preset_dir, model, metadata, tasks, task, namespace, class_name=None):
+    full_metadata = {
+        "keras_engram_version": __version__,
+        "keras_version": keras.version(),
+        "backend": keras.backend.backend(),
+        "backend_version": _backend_version(),
+        "parameter_count": int(model.count_params()),
+        "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
+        "tasks": tasks,
+        "task": task,
+        **metadata,
+    }
+    _write_json(preset_dir, METADATA_FILE, full_metadata)
+    with open(os.path.join(preset_dir, README_FILE), "w", encoding="utf-8") as file:
+        file.write(model_card(
+            os.path.basename(os.path.normpath(preset_dir)), model, full_metadata, namespace, class_name
+        ))
+
+
+def save_preset(model, preset_dir, metadata, is_task):
+    """Writes `model` (a `Backbone`, or a `Task` when `is_task`) to `preset_dir`."""
+    preset_dir, metadata = _check_destination(preset_dir, metadata)
+    if not model.built:
+        raise ValueError(f"Expected a built model: build {type(model).__name__} (call it once) before saving it.")
     os.makedirs(preset_dir, exist_ok=True)
 
     backbone = model.backbone if is_task else model
@@ -508,25 +533,73 @@ def save_preset(model, preset_dir, metadata, is_task):
             keras.saving.save_weights(
                 model, os.path.join(preset_dir, TASK_WEIGHTS_FILE), objects_to_skip=_backbone_parts(model)
             )
-    full_metadata = {
-        "keras_engram_version": __version__,
-        "keras_version": keras.version(),
-        "backend": keras.backend.backend(),
-        "backend_version": _backend_version(),
-        "parameter_count": int(model.count_params()),
-        "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
-        "tasks": [type(model).__name__] if is_task else _compatible_tasks(backbone),
-        "task": type(model).__name__ if is_task else None,
-        **metadata,
+    tasks = [type(model).__name__] if is_task else _compatible_tasks(backbone)
+    _write_metadata_and_card(preset_dir, model, metadata, tasks, type(model).__name__ if is_task else None,
+                             "keras_engram.models")
+
+
+# --- estimators (a Keras model inside a Python object: the memory-native models) -------
+
+
+def _estimator_config(estimator):
+    cls = type(estimator)
+    return {
+        "module": cls.__module__,
+        "class_name": cls.__name__,
+        "config": estimator.get_config(),
+        "registered_name": keras.saving.get_registered_name(cls),
     }
-    _write_json(preset_dir, METADATA_FILE, full_metadata)
-    with open(os.path.join(preset_dir, README_FILE), "w", encoding="utf-8") as file:
-        file.write(model_card(os.path.basename(os.path.normpath(preset_dir)), model, full_metadata))
 
 
-def model_card(name, model, metadata):
+def save_estimator_preset(estimator, preset_dir, metadata, namespace):
+    """Writes an estimator (`config.json`: its constructor arguments; `model.weights.h5`: its model's weights)."""
+    preset_dir, metadata = _check_destination(preset_dir, metadata)
+    os.makedirs(preset_dir, exist_ok=True)
+    for filename in (TASK_CONFIG_FILE, TASK_WEIGHTS_FILE):
+        if os.path.isfile(os.path.join(preset_dir, filename)):
+            os.remove(os.path.join(preset_dir, filename))
+    _write_json(preset_dir, CONFIG_FILE, _estimator_config(estimator))
+    keras.saving.save_weights(estimator.model, os.path.join(preset_dir, MODEL_WEIGHTS_FILE))
+    name = type(estimator).__name__
+    _write_metadata_and_card(preset_dir, estimator.model, metadata, [name], name, namespace, name)
+
+
+def _build_estimator(found, config, preset, overrides, metadata):
+    try:
+        return found.from_config(config)
+    except (TypeError, ValueError) as error:
+        given = f" with the overrides {overrides}" if overrides else ""
+        raise type(error)(
+            f"`{CONFIG_FILE}` of the preset {preset!r} does not build a {found.__name__}{given}: "
+            f"{error}{_newer_version_note(metadata)}"
+        ) from error
+
+
+def load_estimator(cls, preset, load_weights, overrides):
+    """`cls.from_preset(preset, load_weights, **overrides)` for an estimator class."""
+    _check_load_weights(load_weights)
+    overrides = dict(overrides)
+    directory = resolve_preset(preset, cls.presets)
+    metadata = _read_metadata(directory, preset)
+    original = _read_json(directory, CONFIG_FILE, preset)
+    found = _registered_class(original, CONFIG_FILE, preset)
+    _check_class(found, cls, CONFIG_FILE, preset)
+    _split_overrides(overrides, original["config"], (), preset, cls.__name__)
+    if load_weights:
+        _file(directory, MODEL_WEIGHTS_FILE, preset)
+    estimator = _build_estimator(found, {**original["config"], **overrides}, preset, overrides, metadata)
+    if load_weights:
+        if overrides:
+            reference = _build_estimator(found, original["config"], preset, {}, metadata)
+            _check_same_weights(estimator.model.weights, reference.model.weights, overrides,
+                                MODEL_WEIGHTS_FILE, preset)
+        _load_weights(estimator.model, directory, MODEL_WEIGHTS_FILE, preset)
+    return estimator
+
+
+def model_card(name, model, metadata, namespace="keras_engram.models", class_name=None):
     """The README.md of a preset directory: what the model is, how to load it, what it scored."""
-    cls = type(model).__name__
+    cls = class_name or type(model).__name__
     lines = [
         "---",
         "library_name: keras",
@@ -541,16 +614,16 @@ def model_card(name, model, metadata):
         "## Loading",
         "",
         "```python",
-        "import keras_engram",
+        f"import {namespace}",
         "",
-        f'model = keras_engram.models.{cls}.from_preset("{name}")  # or the directory, or hf://<owner>/{name}',
+        f'model = {namespace}.{cls}.from_preset("{name}")  # or the directory, or hf://<owner>/{name}',
         "```",
         "",
         "It loads with keras-engram on JAX, PyTorch or TensorFlow (`KERAS_BACKEND`).",
         "",
         "## Model",
         "",
-        f"- class: `keras_engram.models.{cls}`",
+        f"- class: `{namespace}.{cls}`",
         f"- parameters: {metadata['parameter_count']:,}",
     ]
     if model.inputs:

@@ -129,9 +129,11 @@ def list_presets():
     Example:
 
     >>> from keras_engram.presets import list_presets
-    >>> row = list_presets()[0]
-    >>> row["name"], row["class"], row["metric"]
-    ('enn_breast_cancer', 'EngramClassifier', 'test accuracy')
+    >>> rows = {row["name"]: row for row in list_presets()}
+    >>> rows["enn_digits"]["class"], rows["enn_digits"]["metric"]
+    ('EngramClassifier', 'test accuracy')
+    >>> rows["amn_mackey_glass"]["class"], rows["amn_mackey_glass"]["metric"]
+    ('AMN', 'test R^2')
     """
     return [preset_info(name) for name in sorted(BUILTIN_PRESETS)]
 
