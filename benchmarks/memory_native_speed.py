@@ -3,9 +3,9 @@
 Measures, for the backend in KERAS_BACKEND, in one run:
 
 1. Training throughput (samples x steps per second, and the time of one
-   training step) of each memory-native layer (`AMRC`, `PMRC` with gates,
-   `AMN`) and of `keras.layers.GRU` of the same width followed by a `Dense`
-   readout, trained with Adam on a `(batch, steps, inputs)` batch of seeded
+   training step; medians over `--rounds` interleaved rounds) of each
+   memory-native layer (`AMRC`, `PMRC` with gates, `AMN`) and of
+   `keras.layers.GRU` of the same width followed by a `Dense` readout, trained with Adam on a `(batch, steps, inputs)` batch of seeded
    normal inputs (speed does not depend on the values); each row also gives
    its step time over GRU's.
 2. With `--source PATH` (a checkout of hejhdiss/MEMORY-NATIVE-NEURAL_NETWORK),
@@ -165,15 +165,28 @@ def main():
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--inputs", type=int, default=5)
     parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=10, help="training steps timed per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds over the models (medians are reported)")
+    parser.add_argument("--original-runs", type=int, default=5,
+                        help="runs of the C original AMN on the sine task (clock-seeded weights)")
     args = parser.parse_args()
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}; batch {args.batch}, "
-          f"steps {args.steps}, inputs {args.inputs}, hidden {args.hidden}")
-    rows = {name: throughput(name, args) for name in ("GRU", "AMRC", "PMRC", "AMN")}
-    gru_step = rows["GRU"][1]
-    print("\n| model | samples x steps / s | step ms | step time / GRU's |\n|---|---:|---:|---:|")
-    for name, (rate, step) in rows.items():
-        print(f"| {name} | {rate:,.0f} | {1000 * step:.1f} | {step / gru_step:.2f} |")
+          f"steps {args.steps}, inputs {args.inputs}, hidden {args.hidden}; {args.rounds} rounds "
+          f"of {args.repeats} steps")
+    names = ("GRU", "AMRC", "PMRC", "AMN")
+    steps = {name: [] for name in names}
+    for _ in range(args.rounds):  # interleaved, so that the machine's drift hits every model alike
+        for name in names:
+            steps[name].append(throughput(name, args)[1])
+    gru_steps = steps["GRU"]
+    print("\n| model | samples x steps / s | step ms | step time / GRU's (lowest-highest round) |"
+          "\n|---|---:|---:|---:|")
+    for name in names:
+        step = float(np.median(steps[name]))
+        ratios = [mine / gru for mine, gru in zip(steps[name], gru_steps)]
+        print(f"| {name} | {args.batch * args.steps / step:,.0f} | {1000 * step:.1f} | "
+              f"{np.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
     if not args.source:
         return
     with tempfile.TemporaryDirectory() as out_dir:
@@ -184,9 +197,13 @@ def main():
             rate = original_throughput(libs[name][0], libs[name][1], name, args)
             print(f"| {name.upper()} | {rate:,.0f} |")
         seconds, epochs, r2 = time_to_r2(0.9)
-        best = original_best_r2(*libs["amn"], seconds if seconds == seconds else 60.0)
+        budget = seconds if seconds == seconds else 60.0
+        # The original seeds its weights from the clock: one run per model, each as long.
+        best = [original_best_r2(*libs["amn"], budget) for _ in range(args.original_runs)]
         print(f"\nsine task: keras-engram AMN reaches test R^2 {r2:.3f} (>= 0.9) after {epochs} "
-              f"epochs, {seconds:.1f} s; the C original AMN trained as long: best test R^2 {best:.3f}")
+              f"epochs, {seconds:.1f} s; the C original AMN trained as long, {args.original_runs} "
+              f"runs: best test R^2 median {np.median(best):.3f}, lowest {min(best):.3f}, "
+              f"highest {max(best):.3f}")
 
 
 if __name__ == "__main__":

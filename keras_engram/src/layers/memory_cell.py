@@ -57,6 +57,10 @@ class MemoryCell(keras.layers.Layer):
     - `_loop_extra_sizes`: the widths of the extras the step can return.
     - `_loop_required_extras()` and `_loop_loss(extras)`: extras the layer
       must collect in every call, and a loss it adds from them (None).
+    - `_loop_rematerializes`: class attribute, False by default; True asks
+      for each step to be recomputed in the backward pass on JAX
+      (`fast_paths.rematerializes_steps`), for a cell whose per-step
+      activations are large (the ENN's per-sample trace).
 
     `call` passes `training=False` to `_loop_inputs` and `_loop_constants`,
     so a bare cell inside `keras.layers.RNN` draws no random numbers.
@@ -66,6 +70,8 @@ class MemoryCell(keras.layers.Layer):
     """
 
     # --- the loop protocol (defaults) ---
+
+    _loop_rematerializes = False
 
     def _loop_inputs(self, sequences, training=False):
         return (sequences,)

@@ -270,7 +270,7 @@ class MemoryRNN(keras.layers.RNN):
                 return carry, tuple(outputs)
 
             templates = tuple(ops.zeros((batch_size, size), dtype=dtype) for size in sizes)
-            if fast_paths.rematerializes_steps():
+            if fast_paths.rematerializes_steps(cell):
                 step = keras.remat(step)
             final_carry, stacked = scan(step, carry, tuple(xs), templates, unroll=self.unroll)
             stacked = [ops.swapaxes(s, 0, 1) for s in stacked]

@@ -101,13 +101,15 @@ def applies_sublayers_in_loop():
     return enabled()
 
 
-def rematerializes_steps():
-    """JAX: each loop step is recomputed in the backward pass (`keras.remat`).
+def rematerializes_steps(cell):
+    """JAX, for a cell that asks (`cell._loop_rematerializes`): each loop step is recomputed in the backward pass.
 
     Reason: on CPU the saved activations live in main memory; recomputing
-    trains the per-sample trace 1.4x faster.
+    trains the ENN's per-sample trace 1.4x faster. A cell with small states
+    does not ask: the AMN trains 1.25x faster without (the recomputation
+    repeats its manifold's soft clip).
     """
-    return _backend() == "jax"
+    return _backend() == "jax" and getattr(cell, "_loop_rematerializes", False)
 
 
 def rematerializes_fallback():
@@ -213,7 +215,9 @@ def per_sample_dots(query, memory):
 def per_sample_read(weights, memory):
     """`(batch, slots)` x `(batch, slots, dim)` -> `(batch, dim)`.
 
-    TensorFlow: a weighted sum (no batched matmul, see `per_sample_dots`).
+    TensorFlow: a weighted sum (no batched matmul, see `per_sample_dots`;
+    also faster than `einsum` in a `tf.while_loop`: the AMN's manifold read,
+    with the write as a broadcast product, 33.9 -> 13.1 ms per training step).
     """
     if _backend() == "tensorflow":
         return ops.sum(ops.expand_dims(weights, 2) * memory, axis=1)

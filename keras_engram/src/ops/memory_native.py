@@ -7,6 +7,8 @@ rows, weights are in Keras orientation (`x @ kernel`), a matrix memory is
 
 from keras import ops
 
+from keras_engram.src.ops import fast_paths
+
 
 def leaky_memory(memory, drive, rate):
     """`(1 - rate) * memory + rate * drive`: a leaky integrator (rate per unit or scalar)."""
@@ -88,10 +90,18 @@ def soft_clip(x, bound):
 
 
 def manifold_read(query, manifold):
-    """`query @ manifold` per sample: `(batch, rows)` x `(batch, rows, cols)` -> `(batch, cols)`."""
-    return ops.einsum("bm,bmh->bh", query, manifold)
+    """`query @ manifold` per sample: `(batch, rows)` x `(batch, rows, cols)` -> `(batch, cols)`.
+
+    In each backend's fastest form (`fast_paths.per_sample_read`).
+    """
+    return fast_paths.per_sample_read(query, manifold)
+
+
+def outer(a, b):
+    """The outer product per sample: `(batch, m)`, `(batch, n)` -> `(batch, m, n)`, as a broadcast product."""
+    return ops.expand_dims(a, 2) * ops.expand_dims(b, 1)
 
 
 def manifold_write(manifold, key, value, hidden, decay, scale):
     """`decay * manifold + scale * (key * value) (outer) hidden`: a decayed rank-1 Hebbian write."""
-    return decay * manifold + scale * ops.einsum("bm,bh->bmh", key * value, hidden)
+    return decay * manifold + scale * outer(key * value, hidden)

@@ -107,6 +107,10 @@ class EngramCell(MemoryCell):
     (2, 8)
     """
 
+    # The per-sample trace's saved activations cost more than recomputing them (JAX).
+    _loop_rematerializes = True
+
+
     def __init__(
         self,
         hidden_dim,
