@@ -199,6 +199,7 @@ def test_trainable_weights_per_mode():
         assert len(cell.weights) == len(everything)
 
 
+@pytest.mark.large  # TensorFlow eager runs the 10,000 steps as a Python loop (~25-50 s)
 def test_ten_thousand_steps_stay_finite_and_bounded():
     x = 3.0 * np.sin(np.arange(10000, dtype="float32") / 7.0)[None, :, None]
     layer = DTPN(16, 1, memory_size=8, seed=1, return_sequences=True, return_state=True)

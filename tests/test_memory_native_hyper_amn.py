@@ -220,6 +220,7 @@ def test_initial_weights_follow_the_original_ranges():
     assert eigenvalues.min() >= 0.95 and eigenvalues.max() <= 0.99
 
 
+@pytest.mark.large  # TensorFlow eager runs the 10,000 steps as a Python loop (~25-50 s)
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_ten_thousand_steps_stay_finite(config):
     x = 3.0 * np.sin(np.arange(10000, dtype="float32") / 7.0)[None, :, None]
