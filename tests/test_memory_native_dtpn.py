@@ -349,6 +349,11 @@ def test_estimator_state_accessors_and_time_constants():
     assert model.training_steps == 0 and model.last_loss is None
     model.fit(X, X[:, 0], epochs=2)
     assert model.training_steps > 0 and np.isfinite(model.last_loss)
+    model.learning_rate = 0.5
+    assert model.learning_rate == 0.5
+    assert float(keras.ops.convert_to_numpy(model._optimizer.learning_rate)) == 0.5
+    with pytest.raises(ValueError, match="learning_rate"):
+        model.learning_rate = 0.0
 
 
 def test_score_metrics_start_from_zero_memory():

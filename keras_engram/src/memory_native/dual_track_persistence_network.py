@@ -188,6 +188,18 @@ class DualTrackPersistenceNetwork(MemoryNativeModel):
         self._rate("memory_decay", value)
 
     @property
+    def learning_rate(self):
+        """Adam's learning rate; setting it changes the rate of the next updates."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = validation.positive_float("learning_rate", value)
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is not None:
+            optimizer.learning_rate = self._learning_rate
+
+    @property
     def training_steps(self):
         """The number of optimizer updates so far."""
         return int(keras.ops.convert_to_numpy(self._optimizer.iterations))
