@@ -448,9 +448,9 @@ def test_bptt_learns_delayed_recall_better_than_the_readout_only_reservoir(seed)
     for readout_only in (False, True):
         model = DualTrackPersistenceNetwork(
             1, 16, 1, memory_matrix_size=4, random_state=seed, readout_only=readout_only,
-            learning_rate=0.02,
+            learning_rate=0.03,
         )
-        model.fit(x, y, epochs=40, batch_size=32)
+        model.fit(x, y, epochs=20, batch_size=32)
         errors[readout_only] = float(np.mean((model.predict(x_test)[:, 3:] - y_test[:, 3:]) ** 2))
     message = f"seed {seed}: test MSE BPTT {errors[False]:.4f}, readout only {errors[True]:.4f}"
     assert errors[False] < 0.5 * errors[True], message
