@@ -9,6 +9,10 @@ from keras_engram.src.layers.memory_native.amrc import AMRC
 from keras_engram.src.layers.memory_native.amrc_cell import AMRCCell
 from keras_engram.src.layers.memory_native.pmrc import PMRC
 from keras_engram.src.layers.memory_native.pmrc_cell import PMRCCell
+from keras_engram.src.layers.memory_native.dtpn import DTPN
+from keras_engram.src.layers.memory_native.dtpn_cell import DTPNCell
+from keras_engram.src.layers.memory_native.hyper_amn import HyperAMN
+from keras_engram.src.layers.memory_native.hyper_amn_cell import HyperAMNCell
 
 # tensorflow-engram's name for the attention pooling layer.
 EngramAttentionLayer = EngramAttentionPooling
@@ -24,4 +28,8 @@ __all__ = [
     "EngramCell",
     "PMRC",
     "PMRCCell",
+    "DTPN",
+    "DTPNCell",
+    "HyperAMN",
+    "HyperAMNCell",
 ]

@@ -1,4 +1,4 @@
-"""Writes tests/data/memory_native_*.npz from the original memory-native C code (AMRC, PMRC, AMN).
+"""Writes tests/data/memory_native_*.npz from the original memory-native C code (AMRC, PMRC, AMN, DTPN).
 
 Usage:
 
@@ -6,7 +6,7 @@ Usage:
 
 `--source` is a local checkout of hejhdiss/MEMORY-NATIVE-NEURAL_NETWORK
 (GPL-3.0); the script compiles its `memory_net_dll.c` (AMRC),
-`memory_net_extended.c` (PMRC) and `amn.c` (AMN) with
+`memory_net_extended.c` (PMRC), `amn.c` (AMN) and `dtpn.c` (DTPN) with
 `gcc -O2 -shared -fPIC ... -lm` into a temporary folder and drives them with
 ctypes (nothing of the originals is copied here). For each configuration it
 trains the C model for a few dozen samples (so the weights and the memory
@@ -19,6 +19,9 @@ a test sequence and saves the model again. Each `.npz` holds:
 - `x`: the test sequence `(steps, inputs)`, float32;
 - `y`: the outputs of the original's predict, `(steps, outputs)`;
 - `saved_after`: the bytes of the file saved after predicting (the final memory).
+
+The DTPN fixture is written to `original_dtpn.npz` (tested by
+tests/test_memory_native_dtpn.py).
 
 The C originals seed their random generators from the clock (AMRC does not
 seed it), so rerunning the script writes other weights; the tests only need
@@ -35,6 +38,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = {"amrc": "memory_net_dll.c", "pmrc": "memory_net_extended.c", "amn": "amn.c"}
+SOURCES["dtpn"] = "dtpn.c"
 
 # name -> (kind, constructor arguments, flags (PMRC) or settings (AMN))
 CONFIGS = {
@@ -49,6 +53,11 @@ CONFIGS = {
     ),
     "amn": ("amn", dict(sizes=(3, 8, 1), memory_size=6, lr=0.001), dict(dt=0.1, memory_decay=0.995)),
 }
+CONFIGS["dtpn"] = (
+    "dtpn", dict(sizes=(3, 8, 2), memory_size=5, lr=0.01),
+    dict(beta=0.4, alpha=0.2, memory_decay=0.95),
+)
+FILE_NAMES = {"dtpn": "original_dtpn.npz"}
 TRAIN_STEPS, TEST_STEPS = 60, 40
 
 
@@ -60,7 +69,14 @@ def build(source, kind, out_dir):
     )
     lib = ctypes.CDLL(library)
     ptr, f32 = ctypes.c_void_p, ctypes.POINTER(ctypes.c_float)
-    if kind == "amn":
+    if kind == "dtpn":
+        lib.create_dtpn.restype = ptr
+        lib.create_dtpn.argtypes = [ctypes.c_int] * 4 + [ctypes.c_float]
+        names = {"train": "dtpn_train", "predict": "dtpn_forward", "save": "dtpn_save",
+                 "load": "dtpn_load"}
+        for setting in ("beta", "alpha", "memory_decay"):
+            getattr(lib, f"dtpn_set_{setting}").argtypes = [ptr, ctypes.c_float]
+    elif kind == "amn":
         lib.create_amn.restype = ptr
         lib.create_amn.argtypes = [ctypes.c_int] * 4 + [ctypes.c_float]
         names = {"train": "amn_train", "predict": "amn_forward", "save": "amn_save", "load": "amn_load"}
@@ -89,7 +105,11 @@ def _f32(array):
 
 def create(lib, kind, args, settings):
     i, h, o = args["sizes"]
-    if kind == "amn":
+    if kind == "dtpn":
+        net = lib.create_dtpn(i, h, o, args["memory_size"], args["lr"])
+        for setting, value in settings.items():
+            getattr(lib, f"dtpn_set_{setting}")(net, value)
+    elif kind == "amn":
         net = lib.create_amn(i, h, o, args["memory_size"], args["lr"])
         lib.amn_set_dt(net, settings["dt"])
         lib.amn_set_memory_decay(net, settings["memory_decay"])
@@ -132,7 +152,7 @@ def write(name, source, out_dir):
         file_bytes = np.frombuffer(f.read(), np.uint8)
     with open(after, "rb") as f:
         after_bytes = np.frombuffer(f.read(), np.uint8)
-    path = os.path.join(HERE, f"memory_native_{name}.npz")
+    path = os.path.join(HERE, FILE_NAMES.get(name, f"memory_native_{name}.npz"))
     np.savez_compressed(path, saved=file_bytes, x=x[TRAIN_STEPS:], y=np.stack(outputs),
                         saved_after=after_bytes)
     print(f"{path}: {len(file_bytes)} bytes, outputs {np.stack(outputs).shape}")
@@ -141,9 +161,10 @@ def write(name, source, out_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", required=True, help="checkout of MEMORY-NATIVE-NEURAL_NETWORK")
+    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="write only these fixtures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out_dir:
-        for name in CONFIGS:
+        for name in args.only or CONFIGS:
             write(name, os.path.abspath(args.source), out_dir)
 
 

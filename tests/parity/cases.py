@@ -358,3 +358,41 @@ for _system in MEMORY_NATIVE:
             f"{_system}_legacy_initial_state" if _legacy else f"{_system}_masked", _inputs,
             golden=_memory_native_golden(not _legacy, _legacy),
         )(_build_memory_native)
+
+
+# --- the memory-native cells DTPN and Hyper-AMN ----------------------------------------
+
+import test_memory_native_dtpn as dtpn_tests  # noqa: E402
+import test_memory_native_hyper_amn as hyper_tests  # noqa: E402
+
+from keras_engram.layers import DTPN, HyperAMN  # noqa: E402
+
+MEMORY_NATIVE_CELLS = MEMORY_NATIVE_CELLS + ("dtpn_cell", "hyper_amn_cell")
+MEMORY_NATIVE_RATES = MEMORY_NATIVE_RATES + ("memory_decay",)
+DTPN_HYPER = {
+    "dtpn": (DTPN, {"memory_size": SLOTS}, dtpn_tests.reference_sequence),
+    "hyper_amn": (HyperAMN, {"memory_size": 3}, hyper_tests.reference_sequence),
+}
+
+
+def _dtpn_hyper_golden(system):
+    def golden(model, inputs):
+        cell = next(layer for layer in walk_layers(model) if layer.name.endswith("_cell"))
+        out, finals = DTPN_HYPER[system][2](cell, inputs["x"], mask=inputs["mask"])
+        return [out, *finals]
+
+    return golden
+
+
+def _dtpn_hyper_model(system):
+    cls, kwargs, _ = DTPN_HYPER[system]
+    layer = cls(HID, 3, return_sequences=True, return_state=True, **kwargs)
+    x = keras.Input(X.shape[1:], name="x")
+    mask = keras.Input(MASK.shape[1:], dtype="bool", name="mask")
+    return keras.Model({"x": x, "mask": mask}, list(layer(x, mask=mask)))
+
+
+for _system in DTPN_HYPER:
+    register_case(
+        f"{_system}_masked", {"x": X, "mask": MASK}, golden=_dtpn_hyper_golden(_system)
+    )(lambda system=_system: _dtpn_hyper_model(system))

@@ -1,6 +1,6 @@
 """Reading the binary files written by the original memory-native C implementations' `save`.
 
-The originals (AMRC, PMRC, AMN) write native-endian int32 / float32 values
+The originals (AMRC, PMRC, AMN, DTPN) write native-endian int32 / float32 values
 with no header or version; the layouts are those of the specification's
 Appendix A. A file's kind is recognised from its size, which each layout
 fixes from the sizes at its start. The weights come back in Keras
@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_engram.src import validation
 
-KINDS = ("amrc", "pmrc", "amn")
+KINDS = ("amrc", "pmrc", "amn", "dtpn")
 INT = np.dtype("=i4")
 FLOAT = np.dtype("=f4")
 
@@ -46,6 +46,8 @@ class _Reader:
 
 def _expected_size(kind, header):
     """The byte size a file of `kind` has, given its leading ints (or None if they are not sizes)."""
+    if kind == "dtpn":
+        return _dtpn_size(header)
     if kind == "amn":
         if len(header) < 4:
             return None
@@ -64,21 +66,24 @@ def _expected_size(kind, header):
 
 
 def detect_kind(data):
-    """The kind of original file `data` (bytes) is: "amrc", "pmrc" or "amn".
+    """The kind of original file `data` (bytes) is: "amrc", "pmrc", "amn" or "dtpn".
 
     Raises:
         ValueError: when no layout or more than one matches the file's size.
     """
     if len(data) < 16:
         raise ValueError(
-            "Expected a file saved by an original AMRC, PMRC or AMN `save` (at least 16 bytes). "
+            "Expected a file saved by an original AMRC, PMRC, AMN or DTPN `save` (at least 16 bytes). "
             f"Received: {len(data)} bytes"
         )
     header = [int(v) for v in np.frombuffer(data, INT, 4)]
-    matches = [kind for kind in KINDS if _expected_size(kind, header) == len(data)]
+    matches = [
+        kind for kind in KINDS
+        if _expected_size(kind, header) == len(data) and _plausible(kind, data)
+    ]
     if len(matches) != 1:
         raise ValueError(
-            "Expected a file saved by an original AMRC, PMRC or AMN `save`: its size fixes its "
+            "Expected a file saved by an original AMRC, PMRC, AMN or DTPN `save`: its size fixes its "
             f"layout. Received: {len(data)} bytes with leading ints {header}, matching "
             f"{matches or 'no layout'}"
         )
@@ -91,11 +96,12 @@ def _out_major(values, rows, cols):
 
 
 def read_memory_native_file(path, kind=None):
-    """Reads a file written by an original AMRC, PMRC or AMN `save`.
+    """Reads a file written by an original AMRC, PMRC, AMN or DTPN `save`.
 
     Args:
         path: str or path-like, the file.
-        kind: None (recognised from the file's size), or "amrc", "pmrc", "amn".
+        kind: None (recognised from the file's size), or "amrc", "pmrc", "amn",
+            "dtpn" (needed where two layouts give the file's size).
 
     Returns:
         A dict with `kind`, `config` (the legacy cell's constructor arguments
@@ -111,11 +117,17 @@ def read_memory_native_file(path, kind=None):
         raise TypeError(f"Expected `path` to be a str or path-like. Received: path={path!r}")
     with open(path, "rb") as f:
         data = f.read()
-    found = detect_kind(data)
+    if kind is not None and len(data) >= 16:
+        validation.one_of("kind", kind, KINDS)
+        header = [int(v) for v in np.frombuffer(data, INT, 4)]
+        found = kind if _expected_size(kind, header) == len(data) else detect_kind(data)
+    else:
+        found = detect_kind(data)
     if kind is not None and validation.one_of("kind", kind, KINDS) != found:
         raise ValueError(f"Expected a file of kind {kind!r}. Received: a {found} file ({path})")
     reader = _Reader(data)
-    return {"amrc": _read_amrc, "pmrc": _read_pmrc, "amn": _read_amn}[found](reader)
+    readers = {"amrc": _read_amrc, "pmrc": _read_pmrc, "amn": _read_amn, "dtpn": _read_dtpn}
+    return readers[found](reader)
 
 
 def _row(*values):
@@ -208,8 +220,63 @@ def _read_amn(r):
             "training_steps": steps}
 
 
+# --- DTPN (Appendix A) ----------------------------------------------------------------
+
+
+def _dtpn_size(header):
+    if len(header) < 4:
+        return None
+    i, h, o, m = header[:4]
+    if min(i, h, o, m) <= 0:
+        return None
+    floats = i * h + h * h + h * o + o + h * m + m * h + 2 * h + m * h + h
+    return 4 * (4 + 4 + 1) + 4 * floats
+
+
+def _plausible(kind, data):
+    """Whether the scalars after the sizes can be a `kind` file's (checked for DTPN only).
+
+    A DTPN file holds `beta, alpha, gamma` in [0, 1] (the original's setters
+    clip them) and a float learning rate; where another layout stores an int
+    (a step count), that int's bits read as a float are subnormal. Two
+    layouts can give one size (a truncated AMN file can have a DTPN file's
+    size), so the size alone does not decide.
+    """
+    if kind != "dtpn":
+        return True
+    beta, alpha, gamma, lr = np.frombuffer(data, FLOAT, 4, 16).astype(np.float64)
+    rates_ok = all(0.0 <= v <= 1.0 for v in (beta, alpha, gamma))
+    lr_ok = np.isfinite(lr) and (lr == 0.0 or abs(lr) >= np.finfo(np.float32).tiny)
+    return bool(rates_ok and lr_ok)
+
+
+def _read_dtpn(r):
+    i, h, o, m = (int(v) for v in r.ints(4))
+    beta, alpha, decay, lr = (float(v) for v in r.floats(4))
+    steps = int(r.ints(1)[0])
+    # Every matrix is stored in Keras orientation (U as [from][to]).
+    w_in = r.floats(i * h).reshape(i, h)
+    u = r.floats(h * h).reshape(h, h)
+    w_out = r.floats(h * o).reshape(h, o)
+    b_out = r.floats(o)
+    k = r.floats(h * m).reshape(h, m)
+    v = r.floats(m * h).reshape(m, h)
+    echo, neuron, matrix, hidden = r.floats(h), r.floats(h), r.floats(m * h), r.floats(h)
+    weights = {
+        "input_kernel": w_in, "recurrent_kernel": u, "output_kernel": w_out,
+        "output_bias": b_out, "key_kernel": k, "value_kernel": v,
+        "beta": np.full(h, beta, np.float32), "alpha": np.full(h, alpha, np.float32),
+        "memory_decay": np.full(m, decay, np.float32),
+    }
+    config = dict(units=h, output_units=o, memory_size=m, beta=beta, alpha=alpha,
+                  memory_decay=decay, input_dim=i, learning_rate=lr)
+    states = _row(np.zeros(o), hidden, echo, neuron, matrix)  # [y_hat (not saved), h, e, n, Mem]
+    return {"kind": "dtpn", "config": config, "weights": weights, "states": states,
+            "training_steps": steps}
+
+
 def legacy_layer(contents, **layer_kwargs):
-    """A built `legacy=True` layer (AMRC, PMRC or AMN) holding the weights of a read file.
+    """A built `legacy=True` layer (AMRC, PMRC, AMN or DTPN) holding the weights of a read file.
 
     Args:
         contents: what `read_memory_native_file` returns.
@@ -222,9 +289,10 @@ def legacy_layer(contents, **layer_kwargs):
     """
     from keras_engram.src.layers.memory_native.amn import AMN
     from keras_engram.src.layers.memory_native.amrc import AMRC
+    from keras_engram.src.layers.memory_native.dtpn import DTPN
     from keras_engram.src.layers.memory_native.pmrc import PMRC
 
-    cls = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN}[contents["kind"]]
+    cls = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN, "dtpn": DTPN}[contents["kind"]]
     config = dict(contents["config"])
     input_dim = config.pop("input_dim")
     config.pop("learning_rate")
@@ -238,13 +306,14 @@ def legacy_layer(contents, **layer_kwargs):
     return layer
 
 
-def load_memory_native(path):
-    """Loads a file saved by an original AMRC, PMRC or AMN (`save`) as a `legacy=True` model.
+def load_memory_native(path, kind=None):
+    """Loads a file saved by an original AMRC, PMRC, AMN or DTPN (`save`) as a `legacy=True` model.
 
     The original C implementations (hejhdiss/MEMORY-NATIVE-NEURAL_NETWORK)
     save native-endian binary files without a header; the kind is
     recognised from the file's size. The returned model
-    (`keras_engram.memory_native.AMRC`, `PMRC` or `AMN`) computes the
+    (`keras_engram.memory_native.AMRC`, `PMRC`, `AMN` or
+    `DualTrackPersistenceNetwork`) computes the
     original's forward step with the file's weights and memory, so
     `predict` continues from that memory as the original's does after
     `load` (the values the originals do not save, such as the last hidden
@@ -253,6 +322,8 @@ def load_memory_native(path):
 
     Args:
         path: str or path-like, a file written by the original's `save`.
+        kind: None, or "amrc", "pmrc", "amn", "dtpn": the original that
+            wrote the file (needed only where two layouts give its size).
 
     Returns:
         The model.
@@ -276,16 +347,21 @@ def load_memory_native(path):
     """
     from keras_engram.src.memory_native.amn import AMN
     from keras_engram.src.memory_native.amrc import AMRC
+    from keras_engram.src.memory_native.dual_track_persistence_network import (
+        DualTrackPersistenceNetwork,
+    )
     from keras_engram.src.memory_native.pmrc import PMRC
 
-    contents = read_memory_native_file(path)
+    contents = read_memory_native_file(path, kind)
     config = dict(contents["config"])
     kind = contents["kind"]
-    cls = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN}[kind]
+    cls = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN, "dtpn": DualTrackPersistenceNetwork}[kind]
     sizes = dict(
         input_size=config.pop("input_dim"), hidden_size=config.pop("units"),
         output_size=config.pop("output_units"),
     )
+    if kind == "dtpn":
+        config["memory_matrix_size"] = config.pop("memory_size")
     learning_rate = config.pop("learning_rate")
     if not learning_rate > 0:
         learning_rate = 0.01

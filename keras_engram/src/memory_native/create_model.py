@@ -3,19 +3,24 @@
 from keras_engram.src.memory_native.amn import AMN
 from keras_engram.src.memory_native.amrc import AMRC
 from keras_engram.src.memory_native.pmrc import PMRC
+from keras_engram.src.memory_native.dual_track_persistence_network import (
+    DualTrackPersistenceNetwork,
+)
+from keras_engram.src.memory_native.hyper_amn import HyperAMN
 
 MODELS = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN}
+MODELS.update({"dtpn": DualTrackPersistenceNetwork, "hyper_amn": HyperAMN, "hyper-amn": HyperAMN})
 
 
 def create_model(name, **kwargs):
-    """A memory-native model by name: `"amrc"`, `"pmrc"` or `"amn"` (any case).
+    """A memory-native model by name: `"amrc"`, `"pmrc"`, `"amn"`, `"dtpn"`, `"hyper_amn"` (any case).
 
     Args:
         name: str, the model's name.
         **kwargs: the model's constructor arguments.
 
     Returns:
-        An `AMRC`, `PMRC` or `AMN`.
+        An `AMRC`, `PMRC`, `AMN`, `DualTrackPersistenceNetwork` or `HyperAMN`.
 
     Raises:
         TypeError: `name` is not a str.

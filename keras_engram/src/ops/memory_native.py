@@ -105,3 +105,24 @@ def outer(a, b):
 def manifold_write(manifold, key, value, hidden, decay, scale):
     """`decay * manifold + scale * (key * value) (outer) hidden`: a decayed rank-1 Hebbian write."""
     return decay * manifold + scale * outer(key * value, hidden)
+
+
+def row_gated_write(memory, gate, content, decay):
+    """`decay_m * memory[m] + gate_m * content[m]` per row: a decayed write of fixed rows.
+
+    `memory` `(batch, rows, cols)`, `gate` `(batch, rows)`, `content`
+    `(rows, cols)` (a weight: the row each gate writes), `decay` `(rows,)`.
+    """
+    return ops.expand_dims(decay, -1) * memory + ops.expand_dims(gate, -1) * content
+
+
+def keyed_state_write(manifold, key, state, value_kernel, decay):
+    """`decay * M[m, i] + key_m state_i V[i, m]` per head: a Hebbian write of the state scaled by `V`.
+
+    Multi-head shapes: `manifold` `(batch, heads, rows, units)`, `key`
+    `(batch, heads, rows)`, `state` `(batch, heads, units)`, `value_kernel`
+    `(heads, units, rows)`, `decay` `(heads,)`.
+    """
+    written = ops.expand_dims(key, 3) * ops.expand_dims(state, 2)  # per head: key (outer) state
+    decay = ops.reshape(decay, (1, -1, 1, 1))
+    return decay * manifold + written * ops.expand_dims(ops.transpose(value_kernel, (0, 2, 1)), 0)
