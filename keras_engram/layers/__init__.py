@@ -9,6 +9,10 @@ from keras_engram.src.layers.memory_native.amrc import AMRC
 from keras_engram.src.layers.memory_native.amrc_cell import AMRCCell
 from keras_engram.src.layers.memory_native.pmrc import PMRC
 from keras_engram.src.layers.memory_native.pmrc_cell import PMRCCell
+from keras_engram.src.layers.memory_native.ndm import NDM
+from keras_engram.src.layers.memory_native.ndm_cell import NDMCell
+from keras_engram.src.layers.memory_native.sgw_amn import SGWAMN
+from keras_engram.src.layers.memory_native.sgw_amn_cell import SGWAMNCell
 
 # tensorflow-engram's name for the attention pooling layer.
 EngramAttentionLayer = EngramAttentionPooling
@@ -24,4 +28,8 @@ __all__ = [
     "EngramCell",
     "PMRC",
     "PMRCCell",
+    "NDM",
+    "NDMCell",
+    "SGWAMN",
+    "SGWAMNCell",
 ]

@@ -3,8 +3,19 @@
 from keras_engram.src.memory_native.amn import AMN
 from keras_engram.src.memory_native.amrc import AMRC
 from keras_engram.src.memory_native.pmrc import PMRC
+from keras_engram.src.memory_native.neural_differential_manifold import NeuralDifferentialManifold
+from keras_engram.src.memory_native.sparse_global_workspace import SparseGlobalWorkspace
 
 MODELS = {"amrc": AMRC, "pmrc": PMRC, "amn": AMN}
+
+# SGW-AMN and NDM (the NDM variants by name, or `variant=...`).
+MODELS.update({
+    "sgw_amn": SparseGlobalWorkspace,
+    "sgw-amn": SparseGlobalWorkspace,
+    "ndm": NeuralDifferentialManifold,
+    "ndm_clamped": lambda **kwargs: NeuralDifferentialManifold(variant="clamped", **kwargs),
+    "ndm_momentum": lambda **kwargs: NeuralDifferentialManifold(variant="momentum", **kwargs),
+})
 
 
 def create_model(name, **kwargs):

@@ -95,3 +95,39 @@ def manifold_read(query, manifold):
 def manifold_write(manifold, key, value, hidden, decay, scale):
     """`decay * manifold + scale * (key * value) (outer) hidden`: a decayed rank-1 Hebbian write."""
     return decay * manifold + scale * ops.einsum("bm,bh->bmh", key * value, hidden)
+
+
+# --- fast weights, value-weighted manifold writes and sparse routing (NDM, SGW-AMN) ---
+
+
+def fast_weight_matmul(x, base, delta):
+    """`x (base + delta)` per sample: `x` `(batch, n)`, `base` `(n, m)`, `delta` `(batch, n, m)`."""
+    return ops.matmul(x, base) + ops.einsum("bn,bnm->bm", x, delta)
+
+
+def outer(u, v):
+    """`u (outer) v` per sample: `(batch, n)`, `(batch, m)` -> `(batch, n, m)`."""
+    return ops.expand_dims(u, 2) * ops.expand_dims(v, 1)
+
+
+def manifold_value_write(manifold, key, hidden, value_kernel, decay):
+    """`decay * M[m, i] + key_m * hidden_i * V[i, m]`: a decayed write of the value-weighted state.
+
+    `manifold` `(batch, rows, cols)`, `key` `(batch, rows)`, `hidden`
+    `(batch, cols)`, `value_kernel` `(cols, rows)`.
+    """
+    content = ops.expand_dims(hidden, 1) * ops.expand_dims(ops.transpose(value_kernel), 0)
+    return decay * manifold + ops.expand_dims(key, 2) * content
+
+
+def top_k_mask(scores, k):
+    """1.0 at the `k` largest entries of the last axis, 0.0 elsewhere (a piecewise-constant selection)."""
+    _, indices = ops.top_k(scores, k=k)
+    return ops.sum(ops.one_hot(indices, scores.shape[-1], dtype=scores.dtype), axis=-2)
+
+
+def entropy(probabilities, floor=1e-10):
+    """`-sum p ln p` over the last axis, counting only entries above `floor` (nats)."""
+    kept = probabilities > floor
+    safe = ops.where(kept, probabilities, ops.ones_like(probabilities))
+    return -ops.sum(ops.where(kept, probabilities * ops.log(safe), ops.zeros_like(probabilities)), axis=-1)
