@@ -341,6 +341,7 @@ def test_readout_only_trains_only_the_readout():
 # --- long runs ----------------------------------------------------------------------------
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_ten_thousand_steps_stay_finite(variant):
     x = (3.0 * np.sin(np.arange(10000, dtype="float32") / 7.0))[None, :, None]
