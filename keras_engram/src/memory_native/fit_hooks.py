@@ -51,10 +51,14 @@ class FitHooks:
         pass
 
     def _hooks(self, train_layer):
-        return _Hook(
-            on_batch=lambda logs: self._on_train_batch(train_layer, logs),
-            on_epoch=lambda logs: self._on_train_epoch(train_layer),
-        )
+        # Only the hooks a subclass defines (each one syncs a running JAX trainer's state).
+        cls = type(self)
+        on_batch = on_epoch = None
+        if cls._on_train_batch is not FitHooks._on_train_batch:
+            on_batch = lambda logs: self._on_train_batch(train_layer, logs)  # noqa: E731
+        if cls._on_train_epoch is not FitHooks._on_train_epoch:
+            on_epoch = lambda logs: self._on_train_epoch(train_layer)  # noqa: E731
+        return _Hook(on_batch=on_batch, on_epoch=on_epoch)
 
     def _fit_series(self, X, y, epochs, streams, verbose, validation_split):
         held = int(len(X) * validation_split)

@@ -131,3 +131,12 @@ def entropy(probabilities, floor=1e-10):
     kept = probabilities > floor
     safe = ops.where(kept, probabilities, ops.ones_like(probabilities))
     return -ops.sum(ops.where(kept, probabilities * ops.log(safe), ops.zeros_like(probabilities)), axis=-1)
+
+
+def gelu_tanh(z):
+    """`0.5 z (1 + tanh(0.7978845608 (z + 0.044715 z^3)))`: the originals' tanh-approximate GELU.
+
+    `keras.ops.gelu(z, approximate=True)` up to the constant's last digits
+    (`sqrt(2 / pi)` to ten places, as the originals write it).
+    """
+    return 0.5 * z * (1.0 + ops.tanh(0.7978845608 * (z + 0.044715 * z * z * z)))

@@ -29,6 +29,11 @@ WEIGHT_BOUND = 10.0
 OUTPUT_BOUND = 20.0
 
 
+def _excess(w, bound):
+    """`w - clip(w, -bound, bound)`: zero within the bound."""
+    return w - ops.clip(w, -bound, bound)
+
+
 def _normal(scale, mode, seed, offset):
     return keras.initializers.VarianceScaling(
         scale=scale, mode=mode, distribution="untruncated_normal",
@@ -62,8 +67,10 @@ class NDMCell(MemoryCell):
        in the state). `variant="clamped"`: as `"ndm"`, with the bounds of
        the original's clamped file as smooth bounds `b tanh(z / b)`: the
        input and recurrent drives, the read and their sum (20), `hdot` and
-       `h'` (5), the traces (2), the Hebbian terms and `Wdot` (5), the
-       plastic weights `W0 + dW` (10) and the output (20).
+       `h'` (5), the traces (2), the Hebbian terms and `Wdot` (5) and the
+       output (20); the plastic weights `W0 + dW` are clipped to [-10, 10]
+       (a weight clip: a smooth bound applied at every step would shrink
+       every weight towards zero).
     6. The output `y = h' W_out` (no bias).
 
     The plasticity `P_in (inputs, units)`, `P_h (units, units)` are
@@ -361,11 +368,12 @@ class NDMCell(MemoryCell):
             new["recurrent_velocity"] = ops.reshape(vel_h, (-1, h_units * h_units))
             moved = (vel_in, vel_h)
         else:
+            d_in, d_h = d_in + self.dt * rate_in, d_h + self.dt * rate_h
             if self.variant == "clamped":
-                d_in = self._bound(w_in + self.dt * rate_in, WEIGHT_BOUND) - c["input_kernel"]
-                d_h = self._bound(w_h + self.dt * rate_h, WEIGHT_BOUND) - c["recurrent_kernel"]
-            else:
-                d_in, d_h = d_in + self.dt * rate_in, d_h + self.dt * rate_h
+                # The plastic weights W0 + dW clipped to [-10, 10] (a weight clip in both
+                # forms), written as the excess removed from dW: exact within the bound.
+                d_in = d_in - _excess(c["input_kernel"] + d_in, WEIGHT_BOUND)
+                d_h = d_h - _excess(c["recurrent_kernel"] + d_h, WEIGHT_BOUND)
             moved = (rate_in, rate_h)
         velocity = (ops.sum(ops.abs(moved[0]), axis=(1, 2))
                     + ops.sum(ops.abs(moved[1]), axis=(1, 2))) / count

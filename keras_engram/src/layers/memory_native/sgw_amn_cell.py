@@ -211,7 +211,7 @@ class SGWAMNCell(MemoryCell):
     def _loop_inputs(self, sequences, training=False):
         # The competition and the routing depend on the input only.
         competition = ops.convert_to_tensor(self.competition_kernel)
-        p = ops.gelu(ops.matmul(sequences, self.pre_kernel), approximate=True)
+        p = memory_native.gelu_tanh(ops.matmul(sequences, self.pre_kernel))
         score = ops.abs(p) * ops.sum(ops.abs(competition), axis=1)
         pi = ops.softmax(score / self.temperature, axis=-1)
         mask = ops.stop_gradient(memory_native.top_k_mask(score, self.workspace_units))
