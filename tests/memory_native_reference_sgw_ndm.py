@@ -137,9 +137,11 @@ Corrected forms (CHOICES, 11.8 and 11.1 leave them open):
   the tanh (spec 7.2, 10.3). Everything else as legacy.
 * "clamped": every clip `c` of the list above becomes the soft bound
   `c tanh(z / c)` (11.1), on `u`, `v`, `rho`, their sum, `h_dot`, the new
-  `h`, the traces (`2 tanh(trace / 2)`), the Hebbian terms, each `Wdot`,
-  the effective weights after the update (`dW = 10 tanh(W / 10) - W^0`) and
-  the output. The clips that are no-ops in legacy (`|h|`, `|h_dot|` to
+  `h`, the traces (`2 tanh(trace / 2)`), the Hebbian terms, each `Wdot` and
+  the output. The effective weights after the update keep the hard clip to
+  +-10 (11.1 treats weight clipping as a clip; a soft bound applied at every
+  step would shrink every weight towards zero without any Hebbian change).
+  The clips that are no-ops in legacy (`|h|`, `|h_dot|` to
   [0, 5] when `h`, `h_dot` are already within +-5; the sigmoid and tanh
   arguments after the +-20 sum clip) are dropped.
 * "momentum": the same forward step as legacy (the corrections of 11.8,
@@ -371,10 +373,18 @@ def ndm_step(p, x, state, aux=None):
         step = hp["dt"] * hp["base_plasticity"]
         v_in = hp["mu"] * v_in + step * wdot_in
         v_h = hp["mu"] * v_h + step * wdot_h
-        w_in, w_h = w_in + v_in, w_h + v_h
+        step_in, step_h = v_in, v_h
     else:
-        w_in, w_h = w_in + hp["dt"] * wdot_in, w_h + hp["dt"] * wdot_h
-    w_in, w_h = bound(w_in, 10.0), bound(w_h, 10.0)
+        step_in, step_h = hp["dt"] * wdot_in, hp["dt"] * wdot_h
+    # The fast changes are accumulated as such (not recovered as W - W^0, which
+    # loses their low digits to cancellation).
+    dw_in = np.asarray(dw_in, np.float64).reshape(n_in, hidden) + step_in
+    dw_h = np.asarray(dw_h, np.float64).reshape(hidden, hidden) + step_h
+    w_in, w_h = w_in + step_in, w_h + step_h
+    if clamped:  # a weight clip (11.1: weight clipping with ops.clip), in both forms
+        dw_in = dw_in - (w_in - np.clip(w_in, -10.0, 10.0))
+        dw_h = dw_h - (w_h - np.clip(w_h, -10.0, 10.0))
+        w_in, w_h = np.clip(w_in, -10.0, 10.0), np.clip(w_h, -10.0, 10.0)
     c_new = c * hp["delta"]
 
     y = bound(h @ p["W_out"], 20.0)
@@ -390,7 +400,7 @@ def ndm_step(p, x, state, aux=None):
             plasticity=float(np.concatenate([p_in.ravel(), p_h.ravel()]).mean()),
             energy=float(np.mean(mf**2)) if variant == "ndm" else 0.0,
         )
-    new = [y, h, pre, post, (w_in - p["W_in"]).reshape(-1), (w_h - p["W_h"]).reshape(-1)]
+    new = [y, h, pre, post, dw_in.reshape(-1), dw_h.reshape(-1)]
     if variant == "ndm":
         new.append(mf.reshape(-1))
     elif variant == "momentum":

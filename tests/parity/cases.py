@@ -16,9 +16,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import memory_native_reference as mn_ref  # noqa: E402
+import memory_native_reference_sgw_ndm as sgw_ndm_ref  # noqa: E402
 import numpy_reference as ref  # noqa: E402
 
 from keras_engram.layers import AMN, AMRC, PMRC, Engram, EngramAttentionPooling, EngramCell  # noqa: E402
+from keras_engram.layers import NDM, SGWAMN  # noqa: E402
 from keras_engram.models import EngramClassifier, EngramNetwork, EngramRegressor  # noqa: E402
 
 CASES = {}
@@ -380,6 +382,75 @@ def _dtpn_hyper_golden(system):
         cell = next(layer for layer in walk_layers(model) if layer.name.endswith("_cell"))
         out, finals = DTPN_HYPER[system][2](cell, inputs["x"], mask=inputs["mask"])
         return [out, *finals]
+# --- the memory-native cells SGW-AMN and NDM ------------------------------------------
+# Goldens from tests/memory_native_reference_sgw_ndm.py (another author's reference).
+# Its corrected "clamped" and "momentum" steps do not write the manifold, which the
+# library's corrected steps do: that case has no golden. The models return the output
+# sequence and the states the reference also has, in the reference's order.
+
+SGW_NDM = {
+    "sgw_amn": (SGWAMN, {"pre_units": 8, "workspace_units": 3, "memory_size": 4}),
+    "ndm": (NDM, {"memory_size": 4, "variant": "ndm"}),
+    "ndm_clamped": (NDM, {"memory_size": 4, "variant": "clamped"}),
+    "ndm_momentum": (NDM, {"memory_size": 4, "variant": "momentum"}),
+}
+
+
+def _f64(variable):
+    return keras.ops.convert_to_numpy(variable).astype(np.float64)
+
+
+def _sgw_ndm_names(cell):
+    """The cell's states that the reference has, in the reference's order (its last, `c`, aside)."""
+    if not hasattr(cell, "variant"):
+        return ["output", "workspace_matrix", "manifold"] + ([] if cell.legacy else ["workspace"])
+    names = ["output", "hidden", "pre_trace", "post_trace", "input_fast_weights",
+             "recurrent_fast_weights"]
+    return names + {"ndm": ["manifold"], "clamped": [],
+                    "momentum": ["input_velocity", "recurrent_velocity"]}[cell.variant]
+
+
+def _sgw_ndm_reference(cell):
+    """`(step, params)` of the reference for a built SGW-AMN or NDM cell."""
+    if not hasattr(cell, "variant"):
+        p = dict(
+            legacy=cell.legacy, W_pre=_f64(cell.pre_kernel), W_c=_f64(cell.competition_kernel),
+            A=_f64(cell.rigidity), B=_f64(cell.fluidity), W_post=_f64(cell.post_kernel),
+            K=_f64(cell.key_kernel), V=_f64(cell.value_kernel), Q=_f64(cell.query_kernel),
+            W_out=_f64(cell.output_kernel), T=cell.temperature, dt=cell.dt,
+            gamma=cell.memory_decay, wm_decay=cell.workspace_decay, mix=0.7,
+            routing="weighted" if cell.routing == "weighted" and not cell.legacy else "hard",
+        )
+        return sgw_ndm_ref.sgw_step, p
+    p = dict(
+        variant=cell.variant, legacy=cell.legacy, W_in=_f64(cell.input_kernel),
+        W_h=_f64(cell.recurrent_kernel), W_out=_f64(cell.output_kernel), K=_f64(cell.key_kernel),
+        V=_f64(cell.value_kernel), Q=_f64(cell.query_kernel), P_in=_f64(cell.input_plasticity),
+        P_h=_f64(cell.recurrent_plasticity), dt=cell.dt, lam=cell.weight_decay,
+        eta=cell.hebbian_strength, kappa=cell.trace_decay, gamma=cell.memory_decay,
+        delta=cell.plasticity_decay,
+    )
+    if cell.variant == "momentum":
+        p.update(mu=cell.momentum, base_plasticity=cell.base_plasticity)
+    return sgw_ndm_ref.ndm_step, p
+
+
+def _sgw_ndm_golden(masked, with_state):
+    def golden(model, inputs):
+        cell = next(layer for layer in walk_layers(model) if layer.name.endswith("_cell"))
+        step, p = _sgw_ndm_reference(cell)
+        batch = inputs["x"].shape[0]
+        if with_state:
+            start = [inputs[f"state_{i}"] for i in range(len(cell.state_size))]
+        else:
+            start = [np.zeros((batch, n)) for n in cell.state_size]
+        ours = dict(zip(cell.state_names, (np.asarray(v, np.float64) for v in start)))
+        names = _sgw_ndm_names(cell)
+        states = [ours[n] for n in names]
+        if hasattr(cell, "variant"):
+            states.append(cell.plasticity_decay ** ours["steps"])  # the decay factor c
+        out, finals = sgw_ndm_ref.run(step, p, inputs["x"], states, inputs.get("mask") if masked else None)
+        return [out, *finals[: len(names)]]
 
     return golden
 
@@ -396,3 +467,64 @@ for _system in DTPN_HYPER:
     register_case(
         f"{_system}_masked", {"x": X, "mask": MASK}, golden=_dtpn_hyper_golden(_system)
     )(lambda system=_system: _dtpn_hyper_model(system))
+def _sgw_ndm_model(system, legacy, inputs, masked, with_state):
+    cls, kwargs = SGW_NDM[system]
+    layer = cls(HID, 3, legacy=legacy, return_sequences=True, return_state=True, **kwargs)
+    layer.build((None, None, inputs["x"].shape[-1]))
+    x = keras.Input(inputs["x"].shape[1:], name="x")
+    feeds, call = {"x": x}, {}
+    if masked:
+        feeds["mask"] = call["mask"] = keras.Input(inputs["mask"].shape[1:], dtype="bool", name="mask")
+    if with_state:
+        states = [keras.Input(inputs[f"state_{i}"].shape[1:], name=f"state_{i}")
+                  for i in range(len(layer.cell.state_size))]
+        feeds.update({f"state_{i}": s for i, s in enumerate(states)})
+        call["initial_state"] = states
+    out, *finals = layer(x, **call)
+    final = dict(zip(layer.cell.state_names, finals))
+    return keras.Model(feeds, [out, *(final[n] for n in _sgw_ndm_names(layer.cell))])
+
+
+def _sgw_ndm_states(system, legacy):
+    cls, kwargs = SGW_NDM[system]
+    layer = cls(HID, 3, legacy=legacy, **kwargs)
+    layer.build((None, None, F))
+    rng = np.random.default_rng([len(system), 7, int(legacy)])
+    states = {}
+    for i, (name, size) in enumerate(zip(layer.cell.state_names, layer.cell.state_size)):
+        if name == "steps":
+            value = rng.integers(0, 20, (B, 1))
+        elif name in ("pre_trace", "post_trace"):
+            value = rng.uniform(0, 1, (B, size))
+        elif name == "manifold" and system != "ndm" and system != "sgw_amn":
+            value = np.zeros((B, size))  # never written by the legacy clamped / momentum step
+        else:
+            value = rng.normal(0, 0.4, (B, size))
+        if name == "workspace_matrix":  # symmetric, as every written one
+            square = value.reshape(B, 3, 3)
+            value = (0.5 * (square + square.transpose(0, 2, 1))).reshape(B, -1)
+        states[f"state_{i}"] = value.astype("float32")
+    return states
+
+
+# (case name, system, legacy, masked, from explicit initial states, with a golden)
+for _name, _system, _legacy, _masked, _with_state, _has_golden in (
+    ("sgw_amn_masked", "sgw_amn", False, True, False, True),
+    ("sgw_amn_legacy_initial_state", "sgw_amn", True, False, True, True),
+    ("ndm_masked", "ndm", False, True, False, True),
+    ("ndm_clamped_masked", "ndm_clamped", False, True, False, False),
+    ("ndm_momentum_legacy_initial_state", "ndm_momentum", True, False, True, True),
+):
+    _inputs = {"x": X}
+    if _masked:
+        _inputs["mask"] = MASK
+    if _with_state:
+        _inputs.update(_sgw_ndm_states(_system, _legacy))
+
+    def _build_sgw_ndm(system=_system, legacy=_legacy, inputs=_inputs, masked=_masked,
+                       with_state=_with_state):
+        return _sgw_ndm_model(system, legacy, inputs, masked, with_state)
+
+    register_case(
+        _name, _inputs, golden=_sgw_ndm_golden(_masked, _with_state) if _has_golden else None,
+    )(_build_sgw_ndm)

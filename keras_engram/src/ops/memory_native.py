@@ -126,3 +126,43 @@ def keyed_state_write(manifold, key, state, value_kernel, decay):
     written = ops.expand_dims(key, 3) * ops.expand_dims(state, 2)  # per head: key (outer) state
     decay = ops.reshape(decay, (1, -1, 1, 1))
     return decay * manifold + written * ops.expand_dims(ops.transpose(value_kernel, (0, 2, 1)), 0)
+
+
+# --- fast weights, value-weighted manifold writes and sparse routing (NDM, SGW-AMN) ---
+
+
+def fast_weight_matmul(x, base, delta):
+    """`x (base + delta)` per sample: `x` `(batch, n)`, `base` `(n, m)`, `delta` `(batch, n, m)`."""
+    return ops.matmul(x, base) + fast_paths.per_sample_read(x, delta)
+
+
+def manifold_value_write(manifold, key, hidden, value_kernel, decay):
+    """`decay * M[m, i] + key_m * hidden_i * V[i, m]`: a decayed write of the value-weighted state.
+
+    `manifold` `(batch, rows, cols)`, `key` `(batch, rows)`, `hidden`
+    `(batch, cols)`, `value_kernel` `(cols, rows)`.
+    """
+    content = ops.expand_dims(hidden, 1) * ops.expand_dims(ops.transpose(value_kernel), 0)
+    return decay * manifold + ops.expand_dims(key, 2) * content
+
+
+def top_k_mask(scores, k):
+    """1.0 at the `k` largest entries of the last axis, 0.0 elsewhere (a piecewise-constant selection)."""
+    _, indices = ops.top_k(scores, k=k)
+    return ops.sum(ops.one_hot(indices, scores.shape[-1], dtype=scores.dtype), axis=-2)
+
+
+def entropy(probabilities, floor=1e-10):
+    """`-sum p ln p` over the last axis, counting only entries above `floor` (nats)."""
+    kept = probabilities > floor
+    safe = ops.where(kept, probabilities, ops.ones_like(probabilities))
+    return -ops.sum(ops.where(kept, probabilities * ops.log(safe), ops.zeros_like(probabilities)), axis=-1)
+
+
+def gelu_tanh(z):
+    """`0.5 z (1 + tanh(0.7978845608 (z + 0.044715 z^3)))`: the originals' tanh-approximate GELU.
+
+    `keras.ops.gelu(z, approximate=True)` up to the constant's last digits
+    (`sqrt(2 / pi)` to ten places, as the originals write it).
+    """
+    return 0.5 * z * (1.0 + ops.tanh(0.7978845608 * (z + 0.044715 * z * z * z)))
