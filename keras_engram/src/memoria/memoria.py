@@ -7,6 +7,7 @@ from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.memoria.engrams_info import summarize
 from keras_engram.src.memoria.history_manager import HistoryManager
+from keras_engram.src.ops import fast_paths
 from keras_engram.src.ops import memoria as memoria_ops
 
 
@@ -118,6 +119,15 @@ class Memoria:
         self._seed_generator = keras.random.SeedGenerator(self.seed)
         self.reset_memory()
 
+    def _call(self, name, state, *args, static=None):
+        """Runs `memoria_<name>` on `state`; on JAX as a one-step scan (compiled once per shape)."""
+        step = _step_function(self.config, name, static)
+        if not fast_paths.scans_memoria_calls():
+            return step(state, args)
+        xs = keras.tree.map_structure(lambda a: keras.ops.expand_dims(a, 0), tuple(args))
+        state, out = keras.ops.scan(step, state, xs)
+        return state, keras.tree.map_structure(lambda a: a[0], out)
+
     # --- the reference's operations ---
 
     def reset_memory(self):
@@ -156,7 +166,7 @@ class Memoria:
                 f"Expected at most `capacity`={self.capacity} working memories between two "
                 f"adjustments. Received: {num_working} more after {self.num_working}"
             )
-        self.state = memoria_ops.memoria_add(self.state, data, self.config)
+        self.state, _ = self._call("add", self.state, data)
         self.num_working += num_working
 
     def remind(self):
@@ -177,10 +187,11 @@ class Memoria:
                 "Expected working memories before `remind()`: call `add_working_memory(data)` "
                 "first. Received: no working memories since the last adjustment"
             )
-        noise = None
         if self.tie_break == "random":
             noise = memoria_ops.memoria_noise(self.config, self.batch_size, self._seed_generator)
-        self.state, out = memoria_ops.memoria_remind(self.state, self.config, self.num_working, noise)
+        else:
+            noise = memoria_ops.memoria_noise_newest(self.config, self.batch_size)
+        self.state, out = self._call("remind", self.state, noise, static=self.num_working)
         self._reminded = keras.ops.convert_to_numpy(out["indices"])
         self.reminded_width = keras.ops.convert_to_numpy(out["width"])
         return out["memories"], out["indices"]
@@ -224,8 +235,8 @@ class Memoria:
                     "Expected `indices` to name distinct slots reminded by the last `remind()` "
                     f"(row {row}: {sorted(allowed)}) or -1. Received: indices[{row}]={index[row].tolist()}"
                 )
-        self.state = memoria_ops.memoria_adjust(
-            self.state, index.astype("int32"), delta, self.config
+        self.state, _ = self._call(
+            "adjust", self.state, keras.ops.convert_to_tensor(index.astype("int32")), delta
         )
         self.num_working = 0
         self._reminded = None
@@ -349,6 +360,30 @@ class Memoria:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+_STEPS = {}
+
+
+def _step_function(config, name, static):
+    """`(state, args) -> (state, outputs)` for one operation; one function object per key.
+
+    JAX caches a scan's trace by its function object, so every `Memoria` with
+    the same configuration shares the compiled operation.
+    """
+    key = (config, name, static)
+    if key not in _STEPS:
+        if name == "add":
+            def step(state, args):
+                return memoria_ops.memoria_add(state, args[0], config), ()
+        elif name == "remind":
+            def step(state, args):
+                return memoria_ops.memoria_remind(state, config, static, args[0])
+        else:
+            def step(state, args):
+                return memoria_ops.memoria_adjust(state, args[0], args[1], config), ()
+        _STEPS[key] = step
+    return _STEPS[key]
 
 
 def _as_float_array(name, value):

@@ -139,7 +139,7 @@ def memoria_noise(config, batch_size, seed=None):
     }
 
 
-def _newest_noise(config, batch_size):
+def memoria_noise_newest(config, batch_size):
     """The deterministic tie-break: the newest of the tied long-term memories wins."""
     return {
         "seed": ops.ones((batch_size, max(1, stm_lanes(config))), "float32"),
@@ -311,7 +311,7 @@ def memoria_remind(state, config, num_working, noise=None):
     n_stm = ops.sum(ops.cast(is_stm, "int32"), axis=1)
     n_ltm = ops.sum(ops.cast(is_ltm, "int32"), axis=1)
     if noise is None or config.tie_break == "newest":
-        noise = _newest_noise(config, b)
+        noise = memoria_noise_newest(config, b)
 
     # Working memories: the newest `num_working` slots.
     w = int(num_working)
@@ -362,18 +362,22 @@ def memoria_remind(state, config, num_working, noise=None):
     cur = ops.concatenate([seed_slots, draw_slots], axis=1)
     visited = _one_hot_any(cur, n_cap) & is_ltm
     exhausted = ops.zeros((b,), "bool")
-    for _ in range(config.ltm_search_depth):
+
+    def walk(_, carry):
+        cur, visited, exhausted = carry
         unvisited = is_ltm & ~visited
         open_ = ops.any(unvisited, axis=1)
         walking = cur >= 0
         exhausted = exhausted | (ops.any(walking, axis=1) & ~open_)
-        step_rows = _gather_rows(counts, ops.maximum(cur, 0))
         unv = ops.expand_dims(unvisited, 1)
-        reach = ops.where(unv, step_rows, -1)
+        reach = ops.where(unv, _gather_rows(counts, ops.maximum(cur, 0)), -1)
         best = unv & (reach == ops.max(reach, axis=2, keepdims=True))
         nxt = ops.min(ops.where(best, row_slots, n_cap), axis=2)
         cur = ops.where(walking & ops.expand_dims(open_, 1), nxt, -1)
-        visited = visited | _one_hot_any(cur, n_cap)
+        return cur, visited | _one_hot_any(cur, n_cap), exhausted
+
+    if config.ltm_search_depth > 0:
+        cur, visited, exhausted = ops.fori_loop(0, config.ltm_search_depth, walk, (cur, visited, exhausted))
     found = visited & is_ltm
 
     # Final long-term memories, beside the null candidate of an exhausted walk.
