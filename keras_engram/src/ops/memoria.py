@@ -174,8 +174,16 @@ def _first_slots(mask, k):
     values, index = ops.top_k(keys, kk, sorted=True)
     slots = ops.where(values > 0, ops.cast(index, "int32"), -1)
     if k > n:
-        slots = ops.pad(slots, ((0, 0), (0, k - n)), constant_values=-1)
+        slots = ops.concatenate([slots, ops.full((mask.shape[0], k - n), -1, "int32")], axis=1)
     return slots
+
+
+def _pad_slot(x, axis):
+    """`x` with one zero slot appended along `axis` (a concatenation: `keras.ops.pad`
+    creates an operation object per call, which makes torch.compile recompile)."""
+    shape = list(x.shape)
+    shape[axis] = 1
+    return ops.concatenate([x, ops.zeros(shape, x.dtype)], axis=axis)
 
 
 def _one_hot_any(slots, n):
@@ -191,10 +199,8 @@ def _compact(state, keep):
     src = ops.where(src < 0, n, src)  # the dump lane: a zero slot appended below
     out = dict(state)
     for key in ("data", "type", "life", "age", "ids"):
-        value = state[key]
-        pad = [(0, 0), (0, 1)] + [(0, 0)] * (len(value.shape) - 2)
-        out[key] = _gather_rows(ops.pad(value, pad), src)
-    counts = ops.pad(state["counts"], ((0, 0), (0, 1), (0, 1)))
+        out[key] = _gather_rows(_pad_slot(state[key], 1), src)
+    counts = _pad_slot(_pad_slot(state["counts"], 1), 2)
     counts = _gather_rows(counts, src)  # [B, N, N + 1]
     col = ops.broadcast_to(ops.expand_dims(src, 1), (b, n, n))
     out["counts"] = ops.take_along_axis(counts, col, axis=2)
@@ -342,7 +348,7 @@ def memoria_remind(state, config, num_working, noise=None):
     rows = _gather_rows(counts, ops.maximum(sel_slots, 0))  # [B, K', N]
     ltm_row = ops.expand_dims(is_ltm, 1)
     linked = ops.where(ltm_row, rows, -1)
-    tie = ltm_row & (linked == ops.max(linked, axis=2, keepdims=True))
+    tie = ltm_row & (linked == ops.amax(linked, axis=2, keepdims=True))
     ties = ops.sum(ops.cast(tie, "int32"), axis=2)
     pick = ops.cast(ops.floor(noise["seed"] * ops.cast(ties, "float32")), "int32")
     pick = ops.minimum(pick, ties - 1)
@@ -371,8 +377,8 @@ def memoria_remind(state, config, num_working, noise=None):
         exhausted = exhausted | (ops.any(walking, axis=1) & ~open_)
         unv = ops.expand_dims(unvisited, 1)
         reach = ops.where(unv, _gather_rows(counts, ops.maximum(cur, 0)), -1)
-        best = unv & (reach == ops.max(reach, axis=2, keepdims=True))
-        nxt = ops.min(ops.where(best, row_slots, n_cap), axis=2)
+        best = unv & (reach == ops.amax(reach, axis=2, keepdims=True))
+        nxt = ops.amin(ops.where(best, row_slots, n_cap), axis=2)
         cur = ops.where(walking & ops.expand_dims(open_, 1), nxt, -1)
         return cur, visited | _one_hot_any(cur, n_cap), exhausted
 
