@@ -206,15 +206,17 @@ def test_adjust_extends_decays_and_ignores_minus_one():
 
 
 def test_working_become_short_term_and_overflow_is_promoted():
+    # 3 long-term, 2 short-term and 3 working memories with S = 2: the 3 oldest
+    # of the 5 short-term memories are promoted, none deleted.
     memoria = make(S=2, capacity=16)
-    memoria.set_memory_state(state_with([LONGTERM] * 3 + [SHORTTERM] * 5, 16))
+    memoria.set_memory_state(state_with([LONGTERM] * 3 + [SHORTTERM] * 2 + [WORKING] * 3, 16))
     memoria._reminded = np.full((1, 4), -1)
     memoria.adjust_lifespan_and_memories(np.full((1, 4), -1), np.zeros((1, 4), "float32"))
     state = memoria.get_memory_state()
     assert state["n"].tolist() == [8]
     assert state["type"][0, :8].tolist() == [LONGTERM] * 6 + [SHORTTERM] * 2
     memoria = make(S=100, capacity=16)
-    memoria.set_memory_state(state_with([LONGTERM] * 2 + [SHORTTERM] * 4 + [WORKING] * 5, 16))
+    memoria.set_memory_state(state_with([LONGTERM] * 2 + [SHORTTERM] * 4 + [WORKING] * 5, 16))  # B = 1
     memoria._reminded = np.full((1, 4), -1)
     memoria.adjust_lifespan_and_memories(np.full((1, 4), -1), np.zeros((1, 4), "float32"))
     assert (memoria.get_memory_state()["type"][0] == SHORTTERM).sum() == 9
@@ -452,3 +454,5 @@ def test_bad_calls():
         bad = memoria.get_memory_state()
         bad["type"][0, 0] = 0
         memoria.set_memory_state(bad)
+    with pytest.raises(ValueError, match="stm_capacity"):
+        memoria.set_memory_state(state_with([SHORTTERM] * 5, 8, batch=2))

@@ -318,12 +318,21 @@ class Memoria:
                 "Expected alive slots [0, n) typed LONGTERM* SHORTTERM* WORKING*, free slots 0. "
                 f"Received: type={types.tolist()}, n={arrays['n'].tolist()}"
             )
+        n_stm = (types == memoria_ops.SHORTTERM).sum(axis=1)
+        n_wm = (types == memoria_ops.WORKING).sum(axis=1)
+        num_working = int(np.asarray(state["num_working"]))
+        if np.any(n_stm > self.stm_capacity) or np.any(n_wm != num_working):
+            raise ValueError(
+                f"Expected at most `stm_capacity`={self.stm_capacity} short-term memories and "
+                f"`num_working`={num_working} working memories per row. Received: "
+                f"{n_stm.tolist()} short-term, {n_wm.tolist()} working"
+            )
         dtypes = {"data": "float32", "life": "float32"}
         self.state = {
             key: keras.ops.convert_to_tensor(arrays[key].astype(dtypes.get(key, "int32")))
             for key in memoria_ops.STATE_KEYS
         }
-        self.num_working = int(np.asarray(state["num_working"]))
+        self.num_working = num_working
         self._reminded = None
 
     def status_summary(self):

@@ -323,17 +323,20 @@ def memoria_remind(state, config, num_working, noise=None):
     w = int(num_working)
     wm_slots = ops.expand_dims(n_alive, 1) - w + ops.expand_dims(_slot_range(w), 0)
     x = _gather_rows(data, ops.maximum(wm_slots, 0))
-    sim = _similarity(config, _squared_distances(config, x, data))  # [B, W, N]
     null_sim = _similarity(config, ops.sum(x * x, axis=-1))  # [B, W]
     slots = _slot_range(n_cap)
     row_slots = ops.reshape(slots, (1, 1, n_cap))
     has_ltm = n_ltm > 0
 
-    # Short-term memories.
+    # Short-term memories: the block [n_ltm, n_ltm + n_stm) (at most min(S, N)).
     if k_stm > 0:
-        score = ops.where(is_stm, ops.mean(sim, axis=1), float("-inf"))
+        q_lanes = _slot_range(draw_lanes(config))
+        stm_slots = ops.minimum(ops.expand_dims(n_ltm, 1) + ops.expand_dims(q_lanes, 0), n_cap - 1)
+        sim = _similarity(config, _squared_distances(config, x, _gather_rows(data, stm_slots)))
+        stm_ok = ops.expand_dims(q_lanes, 0) < ops.expand_dims(n_stm, 1)
+        score = ops.where(stm_ok, ops.mean(sim, axis=1), float("-inf"))
         _, top = ops.top_k(score, k_stm, sorted=True)
-        top = ops.cast(top, "int32")
+        top = ops.take_along_axis(stm_slots, ops.cast(top, "int32"), axis=1)
         lane_ok = ops.expand_dims(_slot_range(k_stm), 0) < ops.expand_dims(n_stm, 1)
         sel_slots = ops.where(lane_ok, top, -1)
         selected = _one_hot_any(sel_slots, n_cap)
@@ -389,16 +392,24 @@ def memoria_remind(state, config, num_working, noise=None):
     # Final long-term memories, beside the null candidate of an exhausted walk.
     f = config.num_final_ltms
     if f > 0:
-        tau = ops.where(found, ops.sum(sim, axis=1), float("-inf"))
+        # The found ones in lanes: at most min(S, N) seeds, each adding one per depth.
+        f_lanes = min(n_cap, draw_lanes(config) * (config.ltm_search_depth + 1))
+        found_slots = _first_slots(found, f_lanes)
+        found_sim = _similarity(
+            config, _squared_distances(config, x, _gather_rows(data, ops.maximum(found_slots, 0)))
+        )
+        tau = ops.where(found_slots >= 0, ops.sum(found_sim, axis=1), float("-inf"))
         tau_null = ops.where(exhausted, ops.sum(null_sim, axis=1), float("-inf"))
         cand = ops.concatenate([tau, ops.expand_dims(tau_null, 1)], axis=1)
-        kf = min(f, n_cap + 1)
+        kf = min(f, f_lanes + 1)
         _, top_f = ops.top_k(cand, kf, sorted=True)
         top_f = ops.cast(top_f, "int32")
         n_cand = ops.sum(ops.cast(found, "int32"), axis=1) + ops.cast(exhausted, "int32")
         ok_f = ops.expand_dims(_slot_range(kf), 0) < ops.expand_dims(n_cand, 1)
-        final = _one_hot_any(ops.where(ok_f & (top_f < n_cap), top_f, -1), n_cap)
-        neg_ltm = ops.any(ok_f & (top_f == n_cap), axis=1)
+        real = ops.concatenate([found_slots, ops.full((b, 1), -1, "int32")], axis=1)
+        final_slots = ops.take_along_axis(real, top_f, axis=1)
+        final = _one_hot_any(ops.where(ok_f, final_slots, -1), n_cap)
+        neg_ltm = ops.any(ok_f & (top_f == f_lanes), axis=1)
         rule_e = (n_stm > 0) & ~has_ltm
     else:
         final = ops.zeros((b, n_cap), "bool")
