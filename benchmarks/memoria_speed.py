@@ -4,10 +4,11 @@ One step is `add_working_memory` -> `remind` -> `adjust_lifespan_and_memories`
 with lifespan deltas `(3 * index + t) % 6` for the reminded engrams. Each
 measurement runs in its own process (a Keras backend is fixed per process):
 
-* `ours-<backend>-compiled`: the pure step (`memoria_add`, `memoria_remind`,
+* `<backend>-compiled`: the pure step (`memoria_add`, `memoria_remind`,
   `memoria_adjust`) as one compiled function: `jax.jit`,
   `tf.function(jit_compile=True)`, `torch.compile` (when it compiles);
-* `ours-<backend>-eager`: the `Memoria` class (argument checks, eager ops);
+* `<backend>-class`: the `Memoria` class (argument checks; on JAX each call
+  is a one-step `keras.ops.scan`, compiled once; elsewhere eager ops);
 * `memoria-pytorch`: the reference, one batched instance (its normal use).
 
 The reference must be importable (`pip install memoria-pytorch`, or
@@ -37,8 +38,8 @@ SIZES = {
     "small2": (2, 8, 64, 4, 16, 5, 3, 4, 128),
     "large": (32, 32, 64, 16, 128, 10, 9, 16, 1024),
 }
-RUNNERS = ("reference", "jax-compiled", "jax-eager", "tensorflow-compiled", "tensorflow-eager",
-           "torch-compiled", "torch-eager")
+RUNNERS = ("reference", "jax-compiled", "jax-class", "tensorflow-compiled", "tensorflow-class",
+           "torch-compiled", "torch-class")
 
 
 def _inputs(size, steps):
@@ -201,7 +202,7 @@ def main():
             if "error" in r:
                 print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner} | error: {r['error']} | | | |")
                 continue
-            ratio = "" if ref is None or runner == "reference" else f"{ref / r['ms']:.1f}x"
+            ratio = "" if ref is None or runner == "reference" else f"{ref / r['ms']:.2g}x"
             note = f" ({r['note']})" if r.get("note") else ""
             print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner}{note} | {r['ms']:.2f} | {ratio} | "
                   f"{r.get('alive', '')} | {r.get('evicted', '')} |")
