@@ -99,6 +99,25 @@ def seed_reference(session):
     )
 
 
+MEMORIA_VERSIONS = ("1.1.0", "1.0.0")
+
+
+@nox.session
+@nox.parametrize("version", MEMORIA_VERSIONS)
+def memoria_reference(session, version):
+    """Memoria against the installed memoria-pytorch (1.1.0 and 1.0.0), on the torch backend.
+
+    The comparison is NumPy-level: the backend sessions check every backend
+    against the NumPy per-row reference (tests/test_memoria.py), and this
+    session checks that reference and the torch port against memoria-pytorch.
+    """
+    _install(session, "torch,dev")
+    session.install(*CONSTRAINTS, f"memoria-pytorch=={version}")
+    session.env["KERAS_BACKEND"] = "torch"
+    session.env["KERAS_ENGRAM_MEMORIA_TESTS"] = version
+    session.run("pytest", "-q", "tests/test_memoria_reference.py", *session.posargs)
+
+
 @nox.session
 def seed_fixtures(session):
     """Rewrites tests/data/ (weights and predictions written by tensorflow-engram)."""

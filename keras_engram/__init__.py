@@ -1,6 +1,6 @@
 """keras-engram: biologically inspired memory layers for Keras 3, on JAX, PyTorch and TensorFlow."""
 
-from keras_engram import compat, datasets, layers, memory_native, models, presets, utils
+from keras_engram import compat, datasets, layers, memoria, memory_native, models, presets, utils
 from keras_engram.compat import load_tensorflow_engram_weights
 from keras_engram.layers import (
     Engram,
@@ -23,6 +23,7 @@ __all__ = [
     "compat",
     "datasets",
     "layers",
+    "memoria",
     "memory_native",
     "load_tensorflow_engram_weights",
     "models",

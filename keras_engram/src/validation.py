@@ -89,3 +89,16 @@ def one_of(name, value, choices):
             f"Expected `{name}` to be one of {sorted(choices)}. Received: {name}={value!r}"
         )
     return value
+
+
+def non_negative_int(name, value):
+    """An int >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"Expected `{name}` to be a non-negative integer. Received: {name}={value!r}"
+        )
+    if value < 0:
+        raise ValueError(
+            f"Expected `{name}` to be a non-negative integer. Received: {name}={value}"
+        )
+    return int(value)

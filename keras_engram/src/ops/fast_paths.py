@@ -275,3 +275,13 @@ def apply_sublayer(layer, x, weights):
     if weights["bias"] is not None:
         y = y + weights["bias"]
     return y if layer.activation is None else layer.activation(y)
+
+
+def scans_memoria_calls():
+    """JAX: each call of `keras_engram.memoria.Memoria` runs as a one-step `keras.ops.scan`.
+
+    Reason: JAX compiles a scan's body once per shape, so a step costs one
+    dispatch instead of one per op (about 20x faster on CPU; see
+    `benchmarks/memoria_speed.py`).
+    """
+    return _backend() == "jax"
