@@ -10,8 +10,13 @@
     nox -s parity -- --gpu     # the same on CUDA devices, float32 and mixed bfloat16
 
 Arguments after `--` go to pytest (`parity` takes only `--gpu`). Tests that
-take over ~30 s on this project's 2-core CPU carry `@pytest.mark.large`; the
-default sessions run them, `-m "not large"` skips them. Each backend session
+take over ~30 s on this project's 2-core CPU carry `@pytest.mark.large` (long
+runs and training to a score). `tests-jax` runs them; `tests-torch` and
+`tests-tensorflow` skip them unless given pytest arguments of their own
+(`nox -s tests-torch -- -m large` runs only those, `nox -s tests-torch -- tests`
+runs everything), which keeps the README's test command within its time
+budget: every backend runs every numerical check against the references, and
+the cross-backend comparison is the parity battery. Each backend session
 sets KERAS_BACKEND and checks that the other frameworks are not installed.
 """
 
@@ -25,6 +30,7 @@ CONSTRAINTS = ("-c", ".ci/constraints.txt")
 SEED_PACKAGE = "tensorflow-engram==0.1.0"
 
 nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference", "parity"]
+nox.options.sessions += ["memoria_reference"]  # both released versions of memoria-pytorch
 nox.options.error_on_missing_interpreters = True
 
 
@@ -53,7 +59,8 @@ def _backend_session(backend):
             *others,
         )
         session.run("python", "-c", "import keras_engram; print('import keras_engram: ok')")
-        session.run("pytest", "-q", *session.posargs)
+        default = [] if backend == "jax" else ["-m", "not large"]
+        session.run("pytest", "-q", *(session.posargs or default))
 
     return run_tests
 
