@@ -1,10 +1,11 @@
-"""Memory-native speed benchmark: AMRC, PMRC, AMN cells beside a Keras GRU and the C originals.
+"""Memory-native speed benchmark: the seven memory-native layers beside a Keras GRU and the C originals.
 
 Measures, for the backend in KERAS_BACKEND, in one run:
 
 1. Training throughput (samples x steps per second, and the time of one
    training step; medians over `--rounds` interleaved rounds) of each
-   memory-native layer (`AMRC`, `PMRC` with gates, `AMN`) and of
+   memory-native layer (`AMRC`, `PMRC` with gates, `AMN`, `DTPN`, `HyperAMN`,
+   `SGWAMN`, `NDM` in its three variants) and of
    `keras.layers.GRU` of the same width followed by a `Dense` readout, trained with Adam on a `(batch, steps, inputs)` batch of seeded
    normal inputs (speed does not depend on the values); each row also gives
    its step time over GRU's.
@@ -33,7 +34,7 @@ import time
 import keras
 import numpy as np
 
-from keras_engram.layers import AMN, AMRC, PMRC
+from keras_engram.layers import AMN, AMRC, DTPN, NDM, PMRC, SGWAMN, HyperAMN
 from keras_engram.memory_native import AMN as AMNModel
 from keras_engram.memory_native import r2_score
 
@@ -47,6 +48,12 @@ def layer_model(name, inputs, hidden, outputs):
             "AMRC": (AMRC, {}),
             "PMRC": (PMRC, {"use_learnable_gates": True}),
             "AMN": (AMN, {"memory_size": 16}),
+            "DTPN": (DTPN, {"memory_size": 16}),
+            "HyperAMN": (HyperAMN, {"memory_size": 16}),
+            "SGWAMN": (SGWAMN, {"pre_units": hidden, "workspace_units": 8, "memory_size": 16}),
+            "NDM": (NDM, {"memory_size": 16}),
+            "NDM clamped": (NDM, {"memory_size": 16, "variant": "clamped"}),
+            "NDM momentum": (NDM, {"memory_size": 16, "variant": "momentum"}),
         }[name]
         y = cls(hidden, outputs, return_sequences=True, seed=0, **kwargs)(x)
     model = keras.Model(x, y)
@@ -168,13 +175,17 @@ def main():
     parser.add_argument("--repeats", type=int, default=10, help="training steps timed per round")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds over the models (medians are reported)")
+    parser.add_argument("--models", nargs="+", help="the memory-native rows to run (GRU always runs)")
     parser.add_argument("--original-runs", type=int, default=5,
                         help="runs of the C original AMN on the sine task (clock-seeded weights)")
     args = parser.parse_args()
     print(f"backend {keras.backend.backend()}, keras {keras.__version__}; batch {args.batch}, "
           f"steps {args.steps}, inputs {args.inputs}, hidden {args.hidden}; {args.rounds} rounds "
           f"of {args.repeats} steps")
-    names = ("GRU", "AMRC", "PMRC", "AMN")
+    names = ("GRU", "AMRC", "PMRC", "AMN", "DTPN", "HyperAMN", "SGWAMN", "NDM", "NDM clamped",
+             "NDM momentum")
+    if args.models:
+        names = ("GRU",) + tuple(name for name in names[1:] if name in args.models)
     steps = {name: [] for name in names}
     for _ in range(args.rounds):  # interleaved, so that the machine's drift hits every model alike
         for name in names:
