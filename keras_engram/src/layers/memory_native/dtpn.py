@@ -1,19 +1,12 @@
 """The DTPN recurrent layer: runs a `DTPNCell` over a sequence."""
 
-import inspect
-
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_native.dtpn_cell import DTPNCell
-from keras_engram.src.layers.memory_rnn import MemoryRNN
-from keras_engram.src.precision import full_precision
-
-CELL_ARGS = tuple(
-    name for name in inspect.signature(DTPNCell.__init__).parameters if name not in ("self", "kwargs")
-)
+from keras_engram.src.layers.memory_native.memory_native_layer import MemoryNativeLayer
 
 
 @register
-class DTPN(MemoryRNN):
+class DTPN(MemoryNativeLayer):
     """Dual-Track Persistence Network layer: runs a `DTPNCell` over the time axis.
 
     The input projection `x W_in` does not depend on the previous step and
@@ -44,29 +37,5 @@ class DTPN(MemoryRNN):
     (3, 5, 2)
     """
 
-    def __init__(
-        self,
-        units,
-        output_units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        save_memory=False,
-        **kwargs,
-    ):
-        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
-        kwargs = full_precision(kwargs)
-        cell = DTPNCell(
-            units=units, output_units=output_units, dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), name="dtpn_cell", **cell_kwargs,
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-            save_memory=save_memory, **kwargs,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), **self.cell.cell_config()}
+    cell_class = DTPNCell
+    cell_name = "dtpn_cell"

@@ -1,19 +1,12 @@
 """The Hyper-AMN recurrent layer: runs a `HyperAMNCell` over a sequence."""
 
-import inspect
-
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_native.hyper_amn_cell import HyperAMNCell
-from keras_engram.src.layers.memory_rnn import MemoryRNN
-from keras_engram.src.precision import full_precision
-
-CELL_ARGS = tuple(
-    name for name in inspect.signature(HyperAMNCell.__init__).parameters if name not in ("self", "kwargs")
-)
+from keras_engram.src.layers.memory_native.memory_native_layer import MemoryNativeLayer
 
 
 @register
-class HyperAMN(MemoryRNN):
+class HyperAMN(MemoryNativeLayer):
     """Multi-head Adaptive Memory Network layer: runs a `HyperAMNCell` over the time axis.
 
     The input terms (`x B_in`, the skip term `x D` and the gate's input
@@ -44,29 +37,5 @@ class HyperAMN(MemoryRNN):
     (3, 5, 2)
     """
 
-    def __init__(
-        self,
-        units,
-        output_units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        save_memory=False,
-        **kwargs,
-    ):
-        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
-        kwargs = full_precision(kwargs)
-        cell = HyperAMNCell(
-            units=units, output_units=output_units, dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), name="hyper_amn_cell", **cell_kwargs,
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-            save_memory=save_memory, **kwargs,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), **self.cell.cell_config()}
+    cell_class = HyperAMNCell
+    cell_name = "hyper_amn_cell"

@@ -1,19 +1,12 @@
 """The NDM recurrent layer: runs an `NDMCell` over a sequence."""
 
-import inspect
-
 from keras_engram.src.api_export import register
+from keras_engram.src.layers.memory_native.memory_native_layer import MemoryNativeLayer
 from keras_engram.src.layers.memory_native.ndm_cell import NDMCell
-from keras_engram.src.layers.memory_rnn import MemoryRNN
-from keras_engram.src.precision import full_precision
-
-CELL_ARGS = tuple(
-    name for name in inspect.signature(NDMCell.__init__).parameters if name not in ("self", "kwargs")
-)
 
 
 @register
-class NDM(MemoryRNN):
+class NDM(MemoryNativeLayer):
     """Neural Differential Manifold layer: runs an `NDMCell` over the time axis.
 
     The Hebbian fast weights live in the states, so a call (training or
@@ -51,30 +44,11 @@ class NDM(MemoryRNN):
     (3, 5, 2)
     """
 
-    def __init__(
-        self,
-        units,
-        output_units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        save_memory=False,
-        **kwargs,
-    ):
-        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
-        kwargs = full_precision(kwargs)
-        cell = NDMCell(
-            units=units, output_units=output_units, dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), name="ndm_cell", **cell_kwargs,
-        )
-        cell._sizes_deferred = True
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-            save_memory=save_memory, **kwargs,
-        )
+    cell_class = NDMCell
+    cell_name = "ndm_cell"
+
+    def _configure_cell(self, cell):
+        cell._sizes_deferred = True  # the layer sizes the fast weights' states when built
 
     def build(self, sequences_shape, initial_state_shape=None):
         if not self.cell.built:
@@ -84,6 +58,3 @@ class NDM(MemoryRNN):
         # The fast weights' sizes are known once the cell knows its input width.
         self.state_size = list(self.cell.state_size)
         super().build(sequences_shape, initial_state_shape)
-
-    def get_config(self):
-        return {**super().get_config(), **self.cell.cell_config()}

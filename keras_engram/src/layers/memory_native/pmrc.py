@@ -1,19 +1,12 @@
 """The PMRC recurrent layer: runs a `PMRCCell` over a sequence."""
 
-import inspect
-
 from keras_engram.src.api_export import register
+from keras_engram.src.layers.memory_native.memory_native_layer import MemoryNativeLayer
 from keras_engram.src.layers.memory_native.pmrc_cell import PMRCCell
-from keras_engram.src.layers.memory_rnn import MemoryRNN
-from keras_engram.src.precision import full_precision
-
-CELL_ARGS = tuple(
-    name for name in inspect.signature(PMRCCell.__init__).parameters if name not in ("self", "kwargs")
-)
 
 
 @register
-class PMRC(MemoryRNN):
+class PMRC(MemoryNativeLayer):
     """Persistent Memory Recurrent Cell layer: runs a `PMRCCell` over the time axis.
 
     The input projections (`x W + b`, and with gates the gate's input term
@@ -47,29 +40,5 @@ class PMRC(MemoryRNN):
     (3, 5, 2)
     """
 
-    def __init__(
-        self,
-        units,
-        output_units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        save_memory=False,
-        **kwargs,
-    ):
-        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
-        kwargs = full_precision(kwargs)
-        cell = PMRCCell(
-            units=units, output_units=output_units, dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), name="pmrc_cell", **cell_kwargs,
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-            save_memory=save_memory, **kwargs,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), **self.cell.cell_config()}
+    cell_class = PMRCCell
+    cell_name = "pmrc_cell"

@@ -1,20 +1,12 @@
 """The SGW-AMN recurrent layer: runs an `SGWAMNCell` over a sequence."""
 
-import inspect
-
 from keras_engram.src.api_export import register
+from keras_engram.src.layers.memory_native.memory_native_layer import MemoryNativeLayer
 from keras_engram.src.layers.memory_native.sgw_amn_cell import SGWAMNCell
-from keras_engram.src.layers.memory_rnn import MemoryRNN
-from keras_engram.src.precision import full_precision
-
-CELL_ARGS = tuple(
-    name for name in inspect.signature(SGWAMNCell.__init__).parameters
-    if name not in ("self", "kwargs")
-)
 
 
 @register
-class SGWAMN(MemoryRNN):
+class SGWAMN(MemoryNativeLayer):
     """Sparse Global Workspace layer: runs an `SGWAMNCell` over the time axis.
 
     The expansion, the competition and the top-k routing depend on the
@@ -52,29 +44,5 @@ class SGWAMN(MemoryRNN):
     (3, 5, 2)
     """
 
-    def __init__(
-        self,
-        units,
-        output_units,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        save_memory=False,
-        **kwargs,
-    ):
-        cell_kwargs = {name: kwargs.pop(name) for name in CELL_ARGS if name in kwargs}
-        kwargs = full_precision(kwargs)
-        cell = SGWAMNCell(
-            units=units, output_units=output_units, dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True), name="sgw_amn_cell", **cell_kwargs,
-        )
-        super().__init__(
-            cell, return_sequences=return_sequences, return_state=return_state,
-            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-            save_memory=save_memory, **kwargs,
-        )
-
-    def get_config(self):
-        return {**super().get_config(), **self.cell.cell_config()}
+    cell_class = SGWAMNCell
+    cell_name = "sgw_amn_cell"
