@@ -100,15 +100,6 @@ class HyperAMN(MemoryNativeModel):
         error = self.predict(X).reshape(-1, self.output_size) - y.reshape(-1, self.output_size)
         return float(np.mean(error**2) if metric == "mse" else np.mean(np.abs(error)))
 
-    def forward(self, x):
-        """One sample `(input_size,)` through the model, carrying the memory: `(output_size,)`."""
-        x = np.asarray(x, np.float32)
-        if x.ndim != 1:
-            raise ValueError(
-                f"Expected one sample `x` of shape ({self.input_size},). Received: x.shape={x.shape}"
-            )
-        return self.predict(x, reset_memory=False)
-
     # --- statistics (of the current memory) ---
 
     def get_head_activations(self):

@@ -37,6 +37,36 @@ class _ResetEachEpoch(keras.callbacks.Callback):
         self.layer.reset_state()
 
 
+def sync_jax_state(model):
+    """Writes a running JAX trainer's variables back to the model (no-op on other backends).
+
+    During `fit` the JAX trainer keeps the variables outside the model; a
+    callback that reads or assigns a variable calls this first, and the
+    trainer then reads the variables back before its next step.
+    """
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
+
+
+class _TrainingHooks(keras.callbacks.Callback):
+    """Calls a model's `_on_train_batch` / `_on_train_epoch` (each after syncing JAX's state)."""
+
+    def __init__(self, on_batch=None, on_epoch=None):
+        super().__init__()
+        self.on_batch, self.on_epoch = on_batch, on_epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.on_batch is not None:
+            sync_jax_state(self.model)
+            self.on_batch(logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.on_epoch is not None:
+            sync_jax_state(self.model)
+            self.on_epoch(logs or {})
+
+
 class _SeriesValidation(keras.callbacks.Callback):
     """The loss on the held-out end of the series, run on from the end of the training series."""
 
@@ -244,7 +274,7 @@ class MemoryNativeModel:
     # --- training ---
 
     def fit(self, X, y, epochs=100, batch_size=None, verbose=0, reset_memory=False,
-            validation_split=0.0):
+            validation_split=0.0, reset_memory_each_epoch=True):
         """Trains the model by backpropagation through time (Adam, mean squared error).
 
         A 2-D `X` `(samples, input_size)` is one time series in order. It is
@@ -256,7 +286,9 @@ class MemoryNativeModel:
         first samples that do not fill a whole window of every stream are
         skipped (fewer than `batch_size * window`). After training, the
         memory is the state at the end of the series, so `predict` on the
-        samples that follow continues it.
+        samples that follow continues it. With `reset_memory_each_epoch=False`
+        each epoch's streams start from the memory the previous epoch ended
+        with (the first from zeros).
 
         A 3-D `X` `(sequences, steps, input_size)` is a batch of independent
         sequences, each from zero memory, in batches of `batch_size`
@@ -277,6 +309,8 @@ class MemoryNativeModel:
                 end of the series (2-D `X`: its loss is computed after each
                 epoch by running on from the end of the training series) or
                 of the sequences (3-D).
+            reset_memory_each_epoch: bool (2-D `X`), start every epoch's
+                streams from zero memory (the default).
 
         Returns:
             The history dict (`loss`, and `val_loss` with a validation split).
@@ -286,6 +320,7 @@ class MemoryNativeModel:
         epochs = validation.positive_int("epochs", epochs)
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
         validation_split = validation.rate("validation_split", validation_split)
+        reset_each_epoch = validation.boolean("reset_memory_each_epoch", reset_memory_each_epoch)
         if validation.boolean("reset_memory", reset_memory):
             self.reset_memory()
         self._prepare_optimizer()
@@ -294,11 +329,12 @@ class MemoryNativeModel:
         else:
             if X.ndim == 1:
                 X, y = X[None], y[None]
-            history = self._fit_series(X, y, epochs, batch_size, verbose, validation_split)
+            history = self._fit_series(X, y, epochs, batch_size, verbose, validation_split,
+                                       reset_each_epoch)
         self.history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         return self.history
 
-    def _fit_series(self, X, y, epochs, streams, verbose, validation_split):
+    def _fit_series(self, X, y, epochs, streams, verbose, validation_split, reset_each_epoch=True):
         held = int(len(X) * validation_split)
         X_fit, y_fit = (X[:-held], y[:-held]) if held else (X, y)
         n = len(X_fit)
@@ -320,7 +356,8 @@ class MemoryNativeModel:
         inputs = keras.Input(batch_shape=(streams, window, self.input_size))
         model = keras.Model(inputs, train_layer(inputs))
         model.compile(optimizer=self._optimizer, loss="mse")
-        callbacks = [_ResetEachEpoch(train_layer)]
+        callbacks = [_ResetEachEpoch(train_layer)] if reset_each_epoch else []
+        callbacks += self._training_hooks(train_layer)
         if held:
             callbacks.append(_SeriesValidation(self, train_layer, X[-held:], y[-held:]))
         history = model.fit(xs, ys, batch_size=streams, epochs=epochs, shuffle=False,
@@ -338,7 +375,28 @@ class MemoryNativeModel:
         model = keras.Model(inputs, layer(inputs))
         model.compile(optimizer=self._optimizer, loss="mse")
         return model.fit(X, y, batch_size=batch_size, epochs=epochs, shuffle=False,
-                         verbose=verbose, validation_split=validation_split)
+                         verbose=verbose, validation_split=validation_split,
+                         callbacks=self._training_hooks(None))
+
+    # --- training hooks (a subclass's side effects of training) ---
+
+    def _on_train_batch(self, train_layer, logs):
+        """After every training batch (`logs["loss"]`: the epoch's running mean loss); none here."""
+
+    def _on_train_epoch(self, train_layer):
+        """After every epoch (`train_layer`: the trained layer, whose states are the streams' memory, or None)."""
+
+    def _training_hooks(self, train_layer):
+        # A callback only for the hooks a subclass defines (each one syncs a running JAX trainer).
+        cls = type(self)
+        on_batch = on_epoch = None
+        if cls._on_train_batch is not MemoryNativeModel._on_train_batch:
+            on_batch = lambda logs: self._on_train_batch(train_layer, logs)  # noqa: E731
+        if cls._on_train_epoch is not MemoryNativeModel._on_train_epoch:
+            on_epoch = lambda logs: self._on_train_epoch(train_layer)  # noqa: E731
+        if on_batch is None and on_epoch is None:
+            return []
+        return [_TrainingHooks(on_batch=on_batch, on_epoch=on_epoch)]
 
     # --- inference ---
 
@@ -375,6 +433,24 @@ class MemoryNativeModel:
         out = keras.ops.convert_to_numpy(self.model(series))[0]
         self._last_input = series[0, -1]
         return out[0] if single else out
+
+    def forward(self, x):
+        """One sample `(input_size,)` through the model, carrying the memory: `(output_size,)`."""
+        x = np.asarray(x, np.float32) if not isinstance(x, np.ndarray) else x
+        if x.ndim != 1:
+            raise ValueError(
+                f"Expected one sample `x` of shape ({self.input_size},). Received: x.shape={x.shape}"
+            )
+        return MemoryNativeModel.predict(self, x, reset_memory=False)
+
+    def print_info(self):
+        """Prints the model's class, arguments, parameter counts and memory size."""
+        trainable = int(sum(np.prod(w.shape) for w in self.cell.trainable_weights))
+        memory = int(sum(self.cell.state_size))
+        print(f"{type(self).__name__} (keras_engram.memory_native), backend {keras.backend.backend()}")
+        for name, value in self.get_config().items():
+            print(f"  {name}: {value}")
+        print(f"  trainable parameters: {trainable:,}; memory: {memory:,} values")
 
     def score(self, X, y):
         """R^2 of `predict(X)` against `y` (see `r2_score`); 2-D `X` advances the memory.

@@ -5,7 +5,6 @@ import numpy as np
 
 from keras_engram.src import validation
 from keras_engram.src.layers.memory_native.ndm import NDM as NDMLayer
-from keras_engram.src.memory_native.fit_hooks import FitHooks
 from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel, r2_score
 
 # The original's loss-driven plasticity boost, P <- min(1, P + boost(L)).
@@ -22,7 +21,7 @@ def score_metric(y, predicted, metric):
     return float(np.mean(error**2) if metric == "mse" else np.mean(np.abs(error)))
 
 
-class NeuralDifferentialManifold(FitHooks, MemoryNativeModel):
+class NeuralDifferentialManifold(MemoryNativeModel):
     """Neural Differential Manifold with the memory-native API: `fit`, `predict`, `score`, memory, statistics.
 
     A Keras model (`.model`: a stateful `keras_engram.layers.NDM` layer for
@@ -105,7 +104,7 @@ class NeuralDifferentialManifold(FitHooks, MemoryNativeModel):
     # --- training ---
 
     def fit(self, X, y, epochs=100, batch_size=None, verbose=0, reset_memory=False,
-            validation_split=0.0, track_plasticity=True):
+            validation_split=0.0, track_plasticity=True, reset_memory_each_epoch=True):
         """Trains the model (see `keras_engram.memory_native.AMRC.fit`).
 
         With `track_plasticity=True` the mean plasticity and weight
@@ -116,7 +115,8 @@ class NeuralDifferentialManifold(FitHooks, MemoryNativeModel):
         """
         self._track = validation.boolean("track_plasticity", track_plasticity)
         history = super().fit(X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                              reset_memory=reset_memory, validation_split=validation_split)
+                              reset_memory=reset_memory, validation_split=validation_split,
+                              reset_memory_each_epoch=reset_memory_each_epoch)
         if self.consolidate:
             self.consolidate_memory()
         return history

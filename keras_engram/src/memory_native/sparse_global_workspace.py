@@ -5,12 +5,11 @@ import numpy as np
 
 from keras_engram.src import validation
 from keras_engram.src.layers.memory_native.sgw_amn import SGWAMN as SGWAMNLayer
-from keras_engram.src.memory_native.fit_hooks import FitHooks
 from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel
 from keras_engram.src.memory_native.neural_differential_manifold import METRICS, score_metric
 
 
-class SparseGlobalWorkspace(FitHooks, MemoryNativeModel):
+class SparseGlobalWorkspace(MemoryNativeModel):
     """Sparse Global Workspace network (SGW-AMN) with the memory-native API: `fit`, `predict`, `score`.
 
     A Keras model (`.model`: a stateful `keras_engram.layers.SGWAMN` layer
@@ -87,7 +86,7 @@ class SparseGlobalWorkspace(FitHooks, MemoryNativeModel):
     # --- training ---
 
     def fit(self, X, y, epochs=100, batch_size=None, verbose=0, reset_memory=False,
-            validation_split=0.0, track_competition=True):
+            validation_split=0.0, track_competition=True, reset_memory_each_epoch=True):
         """Trains the model (see `keras_engram.memory_native.AMRC.fit`).
 
         The loss is the mean squared error plus the workspace sparsity
@@ -98,7 +97,8 @@ class SparseGlobalWorkspace(FitHooks, MemoryNativeModel):
         """
         self._track = validation.boolean("track_competition", track_competition)
         return super().fit(X, y, epochs=epochs, batch_size=batch_size, verbose=verbose,
-                           reset_memory=reset_memory, validation_split=validation_split)
+                           reset_memory=reset_memory, validation_split=validation_split,
+                              reset_memory_each_epoch=reset_memory_each_epoch)
 
     def _on_train_epoch(self, train_layer):
         if train_layer is None or not getattr(self, "_track", False):
