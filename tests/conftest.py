@@ -30,6 +30,15 @@ def _fresh_session():
     keras.backend.clear_session()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_compilation_caches():
+    # JAX keeps every compiled executable of a process; the whole suite in one
+    # process (three systems' tests) is kept from growing without bound.
+    yield
+    if BACKEND == "jax":
+        jax.clear_caches()
+
+
 @pytest.fixture
 def tmp_dir(tmp_path):
     return os.fspath(tmp_path)
