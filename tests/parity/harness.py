@@ -254,9 +254,25 @@ def port(cases, out_dir, backend, precision):
             rebuilt = case.build()
             rebuilt.load_weights(os.path.join(source_dir, case.name + ".weights.h5"))
             record[f"{case.name}__h5"] = forward(rebuilt, case.inputs, case.training)[0]
-            keras.backend.clear_session()
+            fresh_session()
             keras.config.set_dtype_policy(precision)
         np.savez(os.path.join(out_dir, f"port_{source}.npz"), **record)
+
+
+def fresh_session():
+    """`keras.backend.clear_session()`, and on JAX its compilation caches too.
+
+    One process runs every case; JAX keeps each compiled executable, and
+    their memory mappings otherwise reach the kernel's per-process limit
+    (LLVM then fails with "Cannot allocate memory").
+    """
+    import keras
+
+    keras.backend.clear_session()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.clear_caches()
 
 
 def preset_cases(precision):
@@ -299,8 +315,6 @@ def predict(model, inputs):
 
 def run_presets(out_dir, precision):
     """Predictions of the presets here, and each saved with save_to_preset (see the module docstring)."""
-    import keras
-
     record = {}
     for name, (build, inputs, labels, correct) in preset_cases(precision).items():
         model = build()
@@ -309,14 +323,12 @@ def run_presets(out_dir, precision):
             record[f"{name}__labels"] = np.asarray(labels)
             record[f"{name}__correct"] = np.array(correct)
         model.save_to_preset(os.path.join(out_dir, "presets", name))
-        keras.backend.clear_session()
+        fresh_session()
     np.savez(os.path.join(out_dir, "presets.npz"), **record)
 
 
 def port_presets(out_dir, backend, precision):
     """Loads each other backend's preset directories here; records their predictions."""
-    import keras
-
     from keras_engram.models import Task
 
     cases = preset_cases(precision)
@@ -328,7 +340,7 @@ def port_presets(out_dir, backend, precision):
         for name, (_, inputs, _, _) in cases.items():
             loaded = Task.from_preset(os.path.join(source_dir, "presets", name), dtype=precision)
             record[name] = predict(loaded, inputs)
-            keras.backend.clear_session()
+            fresh_session()
         np.savez(os.path.join(out_dir, f"presets_port_{source}.npz"), **record)
 
 
@@ -360,7 +372,7 @@ def main():
         for case in selected.values():
             keras.config.set_dtype_policy("float64")
             reference(case, out_dir)
-            keras.backend.clear_session()
+            fresh_session()
         with open(os.path.join(out_dir, "devices.json"), "w") as f:
             json.dump({"backend": backend, "devices": devices, "keras": keras.__version__,
                        "precision": "float64", "cases": sorted(selected)}, f)
@@ -370,7 +382,7 @@ def main():
             keras.utils.set_random_seed(0)
             keras.config.set_dtype_policy(args.precision)  # clear_session() resets it
             run_case(case, out_dir)
-            keras.backend.clear_session()
+            fresh_session()
         keras.utils.set_random_seed(0)
         run_presets(out_dir, args.precision)
         with open(os.path.join(out_dir, "devices.json"), "w") as f:
