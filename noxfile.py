@@ -165,7 +165,8 @@ def parity(session):
 @nox.session
 def docs(session):
     """Builds the documentation site (warnings are errors)."""
-    session.install("-c", ".ci/constraints.txt", ".[jax,docs]")
+    # pytest: the parity page's hook reads tests/parity/cases.py, which imports test modules.
+    session.install("-c", ".ci/constraints.txt", ".[jax,docs]", "pytest")
     session.run("mkdocs", "build", "--strict", env={"KERAS_BACKEND": "jax"})
 
 
