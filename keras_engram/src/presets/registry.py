@@ -130,9 +130,10 @@ def list_presets():
 
     >>> from keras_engram.presets import list_presets
     >>> rows = {row["name"]: row for row in list_presets()}
-    >>> rows["enn_digits"]["class"], rows["enn_digits"]["metric"]
+    >>> digits, amn = rows["enn_digits"], rows["amn_mackey_glass"]
+    >>> digits["class"], digits["metric"]
     ('EngramClassifier', 'test accuracy')
-    >>> rows["amn_mackey_glass"]["class"], rows["amn_mackey_glass"]["metric"]
+    >>> amn["class"], amn["metric"]
     ('AMN', 'test R^2')
     """
     return [preset_info(name) for name in sorted(BUILTIN_PRESETS)]
