@@ -84,22 +84,6 @@ class HyperAMN(MemoryNativeModel):
         """
         return super().predict(X, reset_memory=reset_memory)
 
-    def score(self, X, y, metric="r2"):
-        """R^2 (default), mean squared or mean absolute error of `predict(X)` (from zero memory).
-
-        Args:
-            X: array, the inputs.
-            y: array, the targets.
-            metric: "r2" (see `r2_score`), "mse" (the original's default) or "mae".
-        """
-        metric = validation.one_of("metric", metric, ("r2", "mse", "mae"))
-        if metric == "r2":
-            return super().score(X, y)
-        X = self._check_x(X)
-        y = self._check_y(y, X)
-        error = self.predict(X).reshape(-1, self.output_size) - y.reshape(-1, self.output_size)
-        return float(np.mean(error**2) if metric == "mse" else np.mean(np.abs(error)))
-
     # --- statistics (of the current memory) ---
 
     def get_head_activations(self):

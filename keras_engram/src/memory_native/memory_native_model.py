@@ -452,16 +452,23 @@ class MemoryNativeModel:
             print(f"  {name}: {value}")
         print(f"  trainable parameters: {trainable:,}; memory: {memory:,} values")
 
-    def score(self, X, y):
-        """R^2 of `predict(X)` against `y` (see `r2_score`); 2-D `X` advances the memory.
+    def score(self, X, y, metric="r2"):
+        """`metric` of `predict(X)` against `y`; `predict` moves the memory as it does alone.
 
-        `R^2 = 1 - sum((y - y_hat)^2) / sum((y - column_mean(y))^2)`, the sums
-        over every sample and output (0.0 for constant targets).
+        `metric="r2"` (default): `R^2 = 1 - sum((y - y_hat)^2) / sum((y -
+        column_mean(y))^2)`, the sums over every sample and output (0.0 for
+        constant targets; see `r2_score`). `"mse"` and `"mae"`: the mean
+        squared and mean absolute error (the originals' metrics), in float64.
         """
+        metric = validation.one_of("metric", metric, ("r2", "mse", "mae"))
         X = self._check_x(X)
         y = self._check_y(y, X)
-        predicted = self.predict(X)
-        return r2_score(y.reshape(-1, self.output_size), predicted.reshape(-1, self.output_size))
+        y = y.reshape(-1, self.output_size)
+        predicted = self.predict(X).reshape(-1, self.output_size)
+        if metric == "r2":
+            return r2_score(y, predicted)
+        error = np.asarray(predicted, np.float64) - np.asarray(y, np.float64)
+        return float(np.mean(error**2) if metric == "mse" else np.mean(np.abs(error)))
 
     # --- memory ---
 

@@ -5,20 +5,11 @@ import numpy as np
 
 from keras_engram.src import validation
 from keras_engram.src.layers.memory_native.ndm import NDM as NDMLayer
-from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel, r2_score
+from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel
 
 # The original's loss-driven plasticity boost, P <- min(1, P + boost(L)).
 BOOST = {"ndm": 0.01, "clamped": 0.005, "momentum": 0.01}
 CLAMPED_BOOST_BOUND = 5.0  # "clamped" uses 0.005 clip(sqrt(L), 0, 5)
-METRICS = ("r2", "mse", "mae")
-
-
-def score_metric(y, predicted, metric):
-    """`"r2"` (`r2_score`), `"mse"` or `"mae"` of `predicted` against `y`."""
-    if metric == "r2":
-        return r2_score(y, predicted)
-    error = np.asarray(predicted, np.float64) - np.asarray(y, np.float64)
-    return float(np.mean(error**2) if metric == "mse" else np.mean(np.abs(error)))
 
 
 class NeuralDifferentialManifold(MemoryNativeModel):
@@ -169,15 +160,6 @@ class NeuralDifferentialManifold(MemoryNativeModel):
         See `keras_engram.memory_native.AMRC.predict`. No weight changes.
         """
         return super().predict(X, reset_memory=reset_memory)
-
-    def score(self, X, y, metric="r2"):
-        """`metric` (`"r2"`, `"mse"` or `"mae"`) of `predict(X)` (from reset memory) against `y`."""
-        metric = validation.one_of("metric", metric, METRICS)
-        X = self._check_x(X)
-        y = self._check_y(y, X)
-        predicted = self.predict(X)
-        return score_metric(y.reshape(-1, self.output_size), predicted.reshape(-1, self.output_size),
-                            metric)
 
     # --- statistics (from the memory) ---
 

@@ -6,7 +6,6 @@ import numpy as np
 from keras_engram.src import validation
 from keras_engram.src.layers.memory_native.sgw_amn import SGWAMN as SGWAMNLayer
 from keras_engram.src.memory_native.memory_native_model import MemoryNativeModel
-from keras_engram.src.memory_native.neural_differential_manifold import METRICS, score_metric
 
 
 class SparseGlobalWorkspace(MemoryNativeModel):
@@ -115,15 +114,6 @@ class SparseGlobalWorkspace(MemoryNativeModel):
         See `keras_engram.memory_native.AMRC.predict`.
         """
         return super().predict(X, reset_memory=reset_memory)
-
-    def score(self, X, y, metric="r2"):
-        """`metric` (`"r2"`, `"mse"` or `"mae"`) of `predict(X)` (from reset memory) against `y`."""
-        metric = validation.one_of("metric", metric, METRICS)
-        X = self._check_x(X)
-        y = self._check_y(y, X)
-        predicted = self.predict(X)
-        return score_metric(y.reshape(-1, self.output_size), predicted.reshape(-1, self.output_size),
-                            metric)
 
     # --- statistics (from the memory) ---
 
