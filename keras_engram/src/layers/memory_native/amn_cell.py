@@ -1,12 +1,13 @@
 """The AMN cell: one step of the Adaptive Memory Network."""
 
-import keras
 from keras import ops
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_cell import MemoryCell
 from keras_engram.src.layers.memory_native.between import Between
+from keras_engram.src.layers.memory_native.initializers import seeded_normal as _normal
+from keras_engram.src.layers.memory_native.initializers import seeded_uniform as _uniform
 from keras_engram.src.ops import memory_native
 from keras_engram.src.precision import full_precision
 
@@ -17,19 +18,6 @@ MANIFOLD_BOUND = 5.0  # the manifold's bound (legacy: hard clip; otherwise soft)
 LEGACY_STATE_CLIP = 10.0
 LEGACY_OUTPUT_CLIP = 100.0
 MIN_RIGIDITY = 1e-3  # keeps every time constant finite
-
-
-def _normal(scale, mode, seed, offset):
-    return keras.initializers.VarianceScaling(
-        scale=scale, mode=mode, distribution="untruncated_normal",
-        seed=None if seed is None else seed + offset,
-    )
-
-
-def _uniform(low, high, seed, offset):
-    return keras.initializers.RandomUniform(
-        low, high, seed=None if seed is None else seed + offset
-    )
 
 
 @register

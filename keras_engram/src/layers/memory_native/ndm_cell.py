@@ -8,6 +8,7 @@ from keras import ops
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_cell import MemoryCell
+from keras_engram.src.layers.memory_native.initializers import seeded_normal as _normal
 from keras_engram.src.ops import memory_native
 from keras_engram.src.precision import full_precision
 
@@ -32,13 +33,6 @@ OUTPUT_BOUND = 20.0
 def _excess(w, bound):
     """`w - clip(w, -bound, bound)`: zero within the bound."""
     return w - ops.clip(w, -bound, bound)
-
-
-def _normal(scale, mode, seed, offset):
-    return keras.initializers.VarianceScaling(
-        scale=scale, mode=mode, distribution="untruncated_normal",
-        seed=None if seed is None else seed + offset,
-    )
 
 
 @register

@@ -1,12 +1,13 @@
 """The SGW-AMN cell: one step of the Sparse Global Workspace network."""
 
-import keras
 from keras import ops
 
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.layers.memory_cell import MemoryCell
 from keras_engram.src.layers.memory_native.between import Between
+from keras_engram.src.layers.memory_native.initializers import seeded_normal as _normal
+from keras_engram.src.layers.memory_native.initializers import seeded_uniform as _uniform
 from keras_engram.src.ops import memory_native
 from keras_engram.src.precision import full_precision
 
@@ -15,19 +16,6 @@ ACTIVE_THRESHOLD = 0.1  # a workspace unit counts as active above this magnitude
 ENTROPY_FLOOR = 1e-10
 MIN_RIGIDITY = 1e-3  # keeps the workspace's leak positive
 ROUTINGS = ("straight_through", "weighted")
-
-
-def _normal(scale, mode, seed, offset):
-    return keras.initializers.VarianceScaling(
-        scale=scale, mode=mode, distribution="untruncated_normal",
-        seed=None if seed is None else seed + offset,
-    )
-
-
-def _uniform(low, high, seed, offset):
-    return keras.initializers.RandomUniform(
-        low, high, seed=None if seed is None else seed + offset
-    )
 
 
 @register
