@@ -15,6 +15,7 @@ from keras_engram.src.memoria.engrams_info import EngramsInfo
 from keras_engram.src.memoria.firing import Firing
 from keras_engram.src.memoria.history_manager import HistoryManager
 from keras_engram.src.memoria.memoria import Memoria
+from keras_engram.src.memoria.memoria_transformer_block import MemoriaTransformerBlock
 from keras_engram.src.ops.memoria import (
     MemoriaConfig,
     memoria_add,
@@ -38,6 +39,7 @@ __all__ = [
     "HistoryManager",
     "Memoria",
     "MemoriaConfig",
+    "MemoriaTransformerBlock",
     "memoria_add",
     "memoria_adjust",
     "memoria_init",
