@@ -218,3 +218,141 @@ def random_abstractor_params(rng, num_memories, hidden, feedforward, std=0.2):
         "feedforward": _dense_params(rng, hidden, feedforward, std),
         "output": _dense_params(rng, feedforward, hidden, std),
     }
+
+
+def random_model_params(rng, config, std=0.2):
+    """Random parameters for `model_forward` (keys as the model's weights)."""
+    hidden, vocab = config["hidden_dim"], config["vocabulary_size"]
+    use_memory = config.get("use_memory", True)
+    params = {
+        "token_embedding": rng.normal(0.0, 1.0, (vocab, hidden)),
+        "position_embedding": rng.normal(0.0, 0.5, (config["segment_size"], hidden)),
+        "blocks": [random_block_params(rng, hidden, config["intermediate_dim"], cross_attention=use_memory, std=std)
+                   for _ in range(config["num_layers"])],
+        "ln_f": _norm_params(rng, hidden, std),
+    }
+    if config.get("num_memories") is not None:
+        feedforward = config.get("abstractor_dim") or config["intermediate_dim"]
+        params["abstractor"] = random_abstractor_params(rng, config["num_memories"], hidden, feedforward, std=std)
+    return params
+
+
+# ----------------------------------------------------------------------------- memory (per row)
+
+
+def memory_lanes(config):
+    """The port's reminded-lane count R_cap = max(1, min(K, S, capacity) + F)."""
+    k, s, n = config["num_reminded_stm"], config["stm_capacity"], config["capacity"]
+    return max(1, min(k, s, n) + config["num_final_ltms"])
+
+
+def evict_for(row, width, capacity):
+    """Spec 6.3 add step 1: make room for `width` engrams by evicting the LTMs closest to death.
+
+    Ranks long-term memories by (lifespan, position): smallest lifespan first, ties to the
+    oldest. Returns the number evicted. Raises when the long-term memories do not suffice.
+    """
+    need = max(0, len(row) + width - capacity)
+    if not need:
+        return 0
+    ltm = [p for p, t in enumerate(row.types) if t == LONGTERM]
+    if need > len(ltm):
+        raise NotImplementedError(
+            f"the reference evicts long-term memories only: {need} slots needed, {len(ltm)} LTMs alive"
+        )
+    gone = set(sorted(ltm, key=lambda p: (float(row.life[p]), p))[:need])
+    keep = [p for p in range(len(row)) if p not in gone]
+    for name in ("data", "types", "life", "age", "ids"):
+        setattr(row, name, [getattr(row, name)[p] for p in keep])
+    row.counts = row.counts[np.ix_(keep, keep)]
+    return need
+
+
+# ----------------------------------------------------------------------------- language model
+
+
+def model_forward(params, token_ids, config, rows=None, prev=None):
+    """MemoriaTransformer's forward (non-stateful; tie-break "newest"), float64.
+
+    `config` holds the model's constructor arguments: vocabulary_size, num_layers,
+    num_heads, hidden_dim, intermediate_dim, segment_size, num_memories (None: the
+    working memory is the previous segment's final hidden states), num_reminded_stm,
+    stm_capacity, ltm_search_depth, initial_lifespan, num_final_ltms, capacity, and
+    optionally similarity ("neg_sq_l2"), lifespan_extend_scale (8.0),
+    layer_norm_epsilon (1e-5), use_memory (True).
+
+    `rows` / `prev` continue a stream (one `RowMemoria` per batch row and the last
+    segment's final hidden states); by default the memory starts empty and the first
+    segment has no previous one, as in a non-stateful call.
+
+    Returns `(logits [B, T, V], info)`. `info` has, per segment (None where the segment
+    ran without memory): "reminded" (per row, the reminded slots ascending = the order
+    of the memory lanes), "row_widths" (per row, the reference width R_row), "widths"
+    (R_batch = max over rows), "deltas" ([B, R_cap] float64 lifespan deltas by lane);
+    and at the end "memory" (per row: alive count, types, lifespans, evicted in this call),
+    "rows" (the RowMemoria objects) and "prev" (the last segment's ln_f output).
+    """
+    tokens = np.asarray(token_ids)
+    batch, length = tokens.shape
+    eps = config.get("layer_norm_epsilon", 1e-5)
+    heads = config["num_heads"]
+    use_memory = config.get("use_memory", True)
+    scale = config.get("lifespan_extend_scale", 8.0)
+    segment = config["segment_size"]
+    embedding = np.asarray(params["token_embedding"], np.float64)
+    positions = np.asarray(params["position_embedding"], np.float64)
+    lanes = memory_lanes(config) if use_memory else 0
+    if rows is None and use_memory:
+        rows = [RowMemoria(config["num_reminded_stm"], config["stm_capacity"], config["ltm_search_depth"],
+                           config["initial_lifespan"], config["num_final_ltms"],
+                           similarity=config.get("similarity", "neg_sq_l2"), tie_break="newest")
+                for _ in range(batch)]
+    evicted = [0] * batch
+    info = {"reminded": [], "row_widths": [], "widths": [], "deltas": []}
+    logits = []
+    for start in range(0, length, segment):
+        ids = tokens[:, start:start + segment]
+        h = embedding[ids] + positions[: ids.shape[1]]
+        if use_memory and prev is not None:
+            wm = abstractor_forward(params["abstractor"], prev) if "abstractor" in params else prev
+            memories = np.zeros((batch, lanes, h.shape[-1]))
+            mask = np.zeros((batch, lanes))
+            reminded, widths = [], []
+            for b, row in enumerate(rows):
+                evicted[b] += evict_for(row, wm.shape[1], config["capacity"])
+                row.add(wm[b].astype(np.float32))  # stored as float32 copies
+                slots, width = row.remind()
+                assert len(slots) <= lanes, (slots, lanes)
+                for lane, slot in enumerate(slots):
+                    memories[b, lane] = np.asarray(row.data[slot], np.float32).astype(np.float64)
+                    mask[b, lane] = 1.0
+                reminded.append(slots)
+                widths.append(width)
+            width = max(widths)
+            probs = []
+            for block in params["blocks"]:
+                h, p = block_forward(block, h, working_memory=wm, memories=memories, memory_mask=mask,
+                                     memory_width=width, num_heads=heads, epsilon=eps)
+                probs.append(p)
+            delta = lifespan_delta(probs, width, scale)
+            for b, row in enumerate(rows):
+                row.adjust({slot: np.float32(delta[b, lane]) for lane, slot in enumerate(reminded[b])})
+            info["reminded"].append(reminded)
+            info["row_widths"].append(widths)
+            info["widths"].append(width)
+            info["deltas"].append(delta)
+        else:
+            for block in params["blocks"]:
+                h, _ = block_forward(block, h, num_heads=heads, epsilon=eps, cross_attention=use_memory)
+            for key in ("reminded", "row_widths", "widths", "deltas"):
+                info[key].append(None)
+        prev = layer_norm(params["ln_f"], h, eps)
+        logits.append(prev @ embedding.T)
+    info["prev"] = prev
+    info["rows"] = rows
+    info["memory"] = None if rows is None else [
+        {"alive": len(row), "types": list(row.types), "lifespans": [float(v) for v in row.life],
+         "evicted": evicted[b]}
+        for b, row in enumerate(rows)
+    ]
+    return np.concatenate(logits, axis=1), info

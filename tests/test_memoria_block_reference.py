@@ -9,12 +9,17 @@ import pytest
 from memoria_block_reference import (
     abstractor_forward,
     block_forward,
+    evict_for,
     gelu,
     layer_norm,
     lifespan_delta,
+    memory_lanes,
+    model_forward,
     random_abstractor_params,
     random_block_params,
+    random_model_params,
 )
+from memoria_numpy_reference import LONGTERM, SHORTTERM, RowMemoria
 
 B, T, H, HEADS, INNER, NW, R = 2, 5, 8, 2, 12, 3, 4
 
@@ -178,3 +183,115 @@ def test_abstractor_against_a_loop():
             want = (z @ p["feedforward"]["kernel"] + p["feedforward"]["bias"]) @ p["output"]["kernel"] \
                 + p["output"]["bias"]
             np.testing.assert_allclose(out[b, m], want, rtol=1e-12, atol=1e-13)
+
+
+# ----------------------------------------------------------------------------- language model
+
+CONFIG = dict(vocabulary_size=11, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=12, segment_size=4,
+              num_memories=2, num_reminded_stm=4, stm_capacity=8, ltm_search_depth=2, initial_lifespan=3,
+              num_final_ltms=0, capacity=32, lifespan_extend_scale=8.0)
+
+
+def _tokens(rng, batch, length):
+    return rng.integers(0, CONFIG["vocabulary_size"], (batch, length))
+
+
+def test_without_memory_segments_are_independent():
+    rng = np.random.default_rng(10)
+    config = dict(CONFIG, use_memory=False)
+    params = random_model_params(rng, config)
+    assert "ln_wm" not in params["blocks"][0]
+    tokens = _tokens(rng, 2, 10)  # segments 4, 4, 2
+    logits, info = model_forward(params, tokens, config)
+    assert logits.shape == (2, 10, 11) and info["memory"] is None
+    pieces = [model_forward(params, tokens[:, i:i + 4], config)[0] for i in (0, 4, 8)]
+    np.testing.assert_allclose(logits, np.concatenate(pieces, axis=1), rtol=0, atol=1e-12)
+    other = tokens.copy()
+    other[:, :4] = (other[:, :4] + 1) % 11
+    changed, _ = model_forward(params, other, config)
+    np.testing.assert_allclose(changed[:, 4:], logits[:, 4:], rtol=0, atol=1e-12)
+    assert np.abs(changed[:, :4] - logits[:, :4]).max() > 1e-6
+
+
+@pytest.mark.parametrize("num_memories", [2, None])
+def test_later_segments_see_the_first_only_through_memory(num_memories):
+    rng = np.random.default_rng(11)
+    config = dict(CONFIG, num_memories=num_memories)
+    params = random_model_params(rng, config)
+    assert ("abstractor" in params) == (num_memories is not None)
+    tokens = _tokens(rng, 2, 12)
+    logits, info = model_forward(params, tokens, config)
+    # The first segment is the plain model (no memory call at all).
+    assert info["reminded"][0] is None and info["widths"][0] is None
+    plain, _ = model_forward(params, tokens[:, :4], config)
+    np.testing.assert_allclose(logits[:, :4], plain, rtol=0, atol=1e-12)
+    other = tokens.copy()
+    other[:, :4] = (other[:, :4] + 3) % 11
+    changed, _ = model_forward(params, other, config)
+    assert np.abs(changed[:, :4] - logits[:, :4]).max() > 1e-6
+    assert np.abs(changed[:, 4:8] - logits[:, 4:8]).max() > 1e-6  # via the working memory
+    # Gating the cross-attentions off (zero output projections and biases, so both cross branches
+    # add nothing) makes later segments independent of the first again.
+    for block in params["blocks"]:
+        block["cross_output"] = {"kernel": np.zeros((8, 8)), "bias": np.zeros(8)}
+    cut, _ = model_forward(params, tokens, config)
+    cut_changed, _ = model_forward(params, other, config)
+    np.testing.assert_allclose(cut_changed[:, 4:], cut[:, 4:], rtol=0, atol=1e-12)
+
+
+def test_memory_dynamics_under_uniform_attention():
+    # cross_query = 0: uniform memory attention, so each reminded engram gains exactly s_ext (spec 3.4)
+    # when its row's width counts no -1 (K >= #STM, F = 0: no LTM search, no rule E).
+    rng = np.random.default_rng(12)
+    params = random_model_params(rng, CONFIG)
+    for block in params["blocks"]:
+        block["cross_query"] = {"kernel": np.zeros((8, 8)), "bias": np.zeros(8)}
+    logits, info = model_forward(params, _tokens(rng, 2, 16), CONFIG)
+    assert logits.shape == (2, 16, 11)
+    # Segment t reminds the working memories of segments <= t - 2 (stored at the ends of t - 1, t - 2...).
+    assert info["reminded"] == [None, [[], []], [[0, 1], [0, 1]], [[0, 1, 2, 3], [0, 1, 2, 3]]]
+    assert info["widths"] == [None, 0, 2, 4]
+    assert memory_lanes(CONFIG) == 4
+    np.testing.assert_array_equal(info["deltas"][1], 0.0)  # R_batch = 0
+    np.testing.assert_allclose(info["deltas"][2][:, :2], 8.0, rtol=1e-14)
+    np.testing.assert_allclose(info["deltas"][3], 8.0, rtol=1e-14)
+    for row in info["memory"]:
+        assert row["alive"] == 6 and row["types"] == [SHORTTERM] * 6 and row["evicted"] == 0
+        # a, b: 3 - 1, + 8 - 1, + 8 - 1; c, d: 3 - 1, + 8 - 1; e, f: 3 - 1.
+        assert row["lifespans"] == [16.0, 16.0, 9.0, 9.0, 2.0, 2.0]
+    # The stored engrams are float32 copies of the Abstractor's output of the segments 1..3.
+    assert all(v.dtype == np.float32 for v in info["rows"][0].data)
+
+
+def test_long_run_reaches_long_term_memory():
+    rng = np.random.default_rng(13)
+    config = dict(CONFIG, stm_capacity=3, num_reminded_stm=2, num_final_ltms=2, initial_lifespan=4, capacity=64)
+    params = random_model_params(rng, config)
+    logits, info = model_forward(params, _tokens(rng, 2, 40), config)
+    assert np.isfinite(logits).all()
+    assert any(LONGTERM in row["types"] for row in info["memory"])
+    for reminded, widths, width in zip(info["reminded"][1:], info["row_widths"][1:], info["widths"][1:]):
+        assert width == max(widths)
+        for slots, w in zip(reminded, widths):
+            assert slots == sorted(slots) and len(slots) <= memory_lanes(config) and w in (len(slots), len(slots) + 1)
+    coverage = info["rows"][0].coverage
+    assert coverage["ltm_reminded"] and coverage["rule_e"] and coverage["promoted"] and coverage["stm_unselected"]
+    # A small capacity evicts long-term memories before adds; the run stays within it.
+    small = dict(config, capacity=12)
+    _, info = model_forward(params, _tokens(np.random.default_rng(13), 2, 40), small)
+    assert all(row["evicted"] > 0 and row["alive"] <= 12 for row in info["memory"])
+
+
+def test_eviction_takes_the_long_term_memory_closest_to_death():
+    row = RowMemoria(2, 3, 1, 5, 1)
+    row.add(np.arange(12, dtype=np.float32).reshape(6, 2))
+    row.types = [LONGTERM, LONGTERM, LONGTERM, SHORTTERM, SHORTTERM, SHORTTERM]
+    row.life = [np.float32(v) for v in (3, 1, 1, 2, 4, 1)]
+    row.counts[:] = np.arange(36).reshape(6, 6)
+    assert evict_for(row, 2, 8) == 0 and len(row) == 6
+    assert evict_for(row, 4, 8) == 2  # the LTMs of lifespan 1, oldest first: positions 1 and 2
+    assert row.types == [LONGTERM] + [SHORTTERM] * 3
+    assert [float(v) for v in row.life] == [3, 2, 4, 1]
+    np.testing.assert_array_equal(row.counts, np.arange(36).reshape(6, 6)[np.ix_([0, 3, 4, 5], [0, 3, 4, 5])])
+    with pytest.raises(NotImplementedError):
+        evict_for(row, 6, 8)
