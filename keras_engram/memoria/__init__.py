@@ -16,6 +16,8 @@ from keras_engram.src.memoria.firing import Firing
 from keras_engram.src.memoria.history_manager import HistoryManager
 from keras_engram.src.memoria.memoria import Memoria
 from keras_engram.src.memoria.memoria_transformer_block import MemoriaTransformerBlock
+from keras_engram.src.memoria.memoria_transformer import MemoriaTransformer
+from keras_engram.src.ops.memoria import memoria_lifespan_delta
 from keras_engram.src.ops.memoria import (
     MemoriaConfig,
     memoria_add,
@@ -40,6 +42,8 @@ __all__ = [
     "Memoria",
     "MemoriaConfig",
     "MemoriaTransformerBlock",
+    "MemoriaTransformer",
+    "memoria_lifespan_delta",
     "memoria_add",
     "memoria_adjust",
     "memoria_init",

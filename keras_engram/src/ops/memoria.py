@@ -474,3 +474,35 @@ def memoria_step(state, x, config, noise=None):
     """
     state = memoria_add(state, x, config)
     return memoria_remind(state, config, x.shape[1], noise)
+
+
+# --- lifespan deltas of a model -------------------------------------------
+
+
+def memoria_lifespan_delta(probabilities, width, scale):
+    """The lifespan each reminded memory gains from a model's memory attention.
+
+    `delta[b, r] = width * scale * mean_{l, h, t} P_l[b, h, t, r]`: the mean
+    over layers, heads and query positions of the memory cross-attention
+    probabilities, times the reminded width and `scale` (memoria-pytorch's
+    `lifespan_extend_scale`). Uniform attention over `width` memories gives
+    each of them `scale`. The result carries no gradient.
+
+    Args:
+        probabilities: list of `[B, heads, T, R]` tensors, one per layer.
+        width: int scalar tensor or int, the reminded width of the batch
+            (the largest `width` of `memoria_remind` over the rows).
+        scale: float, the lifespan gained under uniform attention.
+
+    Returns:
+        float32 `[B, R]`.
+    """
+    if not probabilities:
+        raise ValueError(
+            "Expected at least one tensor of memory attention probabilities. "
+            f"Received: probabilities={probabilities!r}"
+        )
+    stacked = ops.stack([ops.cast(p, "float32") for p in probabilities], axis=0)
+    mean = ops.mean(stacked, axis=(0, 2, 3))
+    factor = ops.cast(width, "float32") * float(scale)
+    return ops.stop_gradient(factor * mean)
