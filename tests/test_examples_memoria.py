@@ -40,6 +40,6 @@ def test_sorting_example_runs_and_writes_json(tmp_dir):
         report = json.load(f)
     for result in report["results"]:
         assert 0.0 <= result["token_accuracy"] <= 1.0
-        assert np.isfinite(result["final_train_loss"])
+        assert np.isfinite(result["mean_train_loss"])
     assert report["results"][0]["parameters"] > report["results"][1]["parameters"]
     assert report["arguments"]["steps"] == 2

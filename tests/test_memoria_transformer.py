@@ -193,17 +193,17 @@ def test_an_all_masked_row_attends_uniformly_beside_a_row_with_memories():
 
 
 def test_uniform_attention_extends_each_reminded_memory_by_the_scale():
-    model = make(num_layers=2, stateful=True, batch_size=1, lifespan_extend_scale=6.0)
+    model = make(num_layers=2, stateful=True, batch_size=B, lifespan_extend_scale=6.0)
     randomized(model)
     for block in model.blocks:  # zero queries: every valid lane gets the same weight
         for weight in block.cross_query.weights:
             weight.assign(np.zeros(weight.shape, "float32"))
-    model.set_memory_state(filled_state(model, rows_with_memory=[0]))
-    model(tokens(SEG, batch=1))
-    life = model.get_memory_state()["life"][0]
+    model.set_memory_state(filled_state(model, rows_with_memory=[0, 1]))
+    model(tokens(SEG))
+    life = model.get_memory_state()["life"]
     # Both short-term memories are reminded (width 2, uniform 1/2): 2 + 6 - 1.
-    np.testing.assert_array_equal(life[:2], 7.0)
-    np.testing.assert_array_equal(life[2:2 + SEG], MEMORY["initial_lifespan"] - 1.0)
+    np.testing.assert_array_equal(life[:, :2], 7.0)
+    np.testing.assert_array_equal(life[:, 2:2 + SEG], MEMORY["initial_lifespan"] - 1.0)
 
 
 def variable_gradients(fn, variables):
@@ -216,7 +216,7 @@ def variable_gradients(fn, variables):
             with keras.StatelessScope(state_mapping=list(zip(variables, values))):
                 return fn()
 
-        grads = jax.grad(pure)([v.value for v in variables])
+        grads = jax.jit(jax.grad(pure))([v.value for v in variables])
     elif backend == "torch":
         import torch
 

@@ -89,7 +89,9 @@ class MemoriaTransformer(keras.Model):
         **kwargs: `keras.Model` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        token_ids: int `[batch, T]`.
+        token_ids: int `[batch, T]`, with a static batch size (on
+            TensorFlow, `fit` and `predict` need a number of samples
+            divisible by the batch size).
         training: bool, dropout on.
 
     Returns:
@@ -102,9 +104,9 @@ class MemoriaTransformer(keras.Model):
     >>> model = MemoriaTransformer(vocabulary_size=11, num_layers=1, num_heads=2,
     ...                            hidden_dim=8, intermediate_dim=16, segment_size=4,
     ...                            tie_break="newest")
-    >>> tokens = np.random.default_rng(0).integers(0, 11, size=(2, 10))
-    >>> tuple(model(tokens).shape)
-    (2, 10, 11)
+    >>> tokens = np.random.default_rng(0).integers(0, 11, size=(2, 8))
+    >>> tuple(model(tokens).shape)  # two segments: the second reads the memory
+    (2, 8, 11)
     """
 
     def __init__(
@@ -366,8 +368,9 @@ class MemoriaTransformer(keras.Model):
                 )
         elif shape[0] is None and self.use_memory:
             raise ValueError(
-                "Expected a static batch size (the memory has one row per batch row). "
-                f"Received: token_ids.shape={shape}"
+                "Expected a static batch size (the memory has one row per batch row; on "
+                "TensorFlow, give `fit` / `predict` a number of samples divisible by the batch "
+                f"size). Received: token_ids.shape={shape}"
             )
 
     def _blocks(self, hidden, training, memory=None):
@@ -419,6 +422,7 @@ class MemoriaTransformer(keras.Model):
         return new, hidden
 
     def call(self, token_ids, training=None):
+        token_ids = ops.convert_to_tensor(token_ids)
         self._check_tokens(token_ids)
         training = bool(training)
         tokens = ops.cast(token_ids, "int32")
