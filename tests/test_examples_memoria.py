@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "memoria_sorting.py")
 
@@ -27,6 +28,7 @@ def test_examples_are_sorted_lists_with_labels_on_the_sorted_part():
     assert mask[:, :6].sum() == 0 and mask[:, 6:].min() == 1
 
 
+@pytest.mark.large  # two models, each compiled for fit and predict: 10-20 s on a loaded 2-core CPU
 def test_sorting_example_runs_and_writes_json(tmp_dir):
     example = load_example()
     path = os.path.join(tmp_dir, "sorting.json")

@@ -322,28 +322,23 @@ def test_set_memory_state_round_trip_and_checks():
 # --- fit ------------------------------------------------------------------------
 
 
-def test_fit_with_a_masked_loss_trains_the_abstractor():
-    model = make(num_memories=2, tie_break="random", seed=0)
+def test_fit_with_a_masked_loss_trains_the_abstractor_and_carries_the_memory():
+    # One stateful model: `fit` trains through the memory (the Abstractor
+    # learns) and, like `predict`, leaves the memory of its last batch behind.
+    model = make(num_memories=2, stateful=True, batch_size=B, tie_break="random", seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = tokens(2 * SEG, batch=4)
+    x = tokens(2 * SEG, batch=2 * B)
     weights = np.ones(x.shape, "float32")
     weights[:, :SEG] = 0.0  # labels only on the second segment
     queries = to_numpy(model.abstractor.queries).copy()
-    history = model.fit(x, x, sample_weight=weights, batch_size=2, epochs=1, verbose=0)
+    history = model.fit(x, x, sample_weight=weights, batch_size=B, epochs=1, shuffle=False, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert np.abs(to_numpy(model.abstractor.queries) - queries).max() > 0
-
-
-def test_stateful_fit_and_predict_carry_the_memory():
-    model = make(stateful=True, batch_size=B)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = tokens(SEG)
-    model.fit(x, x, batch_size=B, epochs=2, verbose=0)
     state = model.get_memory_state()
-    assert int(state["has_previous"]) == 1 and int(state["timestep"]) == 1
-    model.predict_on_batch(x)
-    assert int(model.get_memory_state()["timestep"]) == 2
+    assert int(state["has_previous"]) == 1 and int(state["timestep"]) == 3  # 2 batches, 3 memory steps
+    model.predict_on_batch(x[:B])
+    assert int(model.get_memory_state()["timestep"]) == 5
 
 
 # --- errors and config ----------------------------------------------------------------
