@@ -528,3 +528,105 @@ for _name, _system, _legacy, _masked, _with_state, _has_golden in (
     register_case(
         _name, _inputs, golden=_sgw_ndm_golden(_masked, _with_state) if _has_golden else None,
     )(_build_sgw_ndm)
+
+
+# --- Memoria: the Abstractor and the GPT-2 block with Memoria's cross-attention -------
+
+import memoria_block_reference as memoria_ref  # noqa: E402
+
+from keras_engram.memoria import Abstractor, MemoriaTransformerBlock  # noqa: E402
+
+MEMORIA_HEADS, MEMORIA_INNER, MEMORIA_NW, MEMORIA_R = 2, 12, 3, 5
+_memoria_rng = np.random.default_rng(2025)
+MEMORIA_H = _memoria_rng.normal(size=(B, T, HID)).astype("float32")
+MEMORIA_WM = _memoria_rng.normal(size=(B, MEMORIA_NW, HID)).astype("float32")
+MEMORIA_MEMORIES = _memoria_rng.normal(size=(B, MEMORIA_R, HID)).astype("float32")
+MEMORIA_MASK = np.array([[1, 1, 0, 1, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]], bool)
+MEMORIA_MEMORIES[~MEMORIA_MASK] = 0.0  # null lanes are zero vectors, as Memoria returns them
+
+
+def _memoria_params(layer, names):
+    """{sublayer name: {"kernel", "bias"} or {"gamma", "beta"}} in float64, from a built layer."""
+    params = {}
+    for name in names:
+        sub = getattr(layer, name)
+        keys = ("gamma", "beta") if isinstance(sub, keras.layers.LayerNormalization) else ("kernel", "bias")
+        params[name] = {k: keras.ops.convert_to_numpy(getattr(sub, k)).astype(np.float64) for k in keys}
+    return params
+
+
+def _freeze_key_biases(model):
+    """Attention key biases out of the trained weights.
+
+    A key bias adds the same `q . b` to every score of a query, which the
+    softmax cancels: its gradient is zero, so its computed value is rounding
+    noise (~1e-8) and a comparison relative to it measures nothing.
+    """
+    for variable in model.weights:
+        if variable.path.endswith("key/bias"):
+            variable.trainable = False
+    return model
+
+
+def _abstractor_golden(model, inputs):
+    layer = model.get_layer("abstractor")
+    params = {"queries": keras.ops.convert_to_numpy(layer.queries).astype(np.float64)}
+    for name, sub in (("key", layer.key_dense), ("value", layer.value_dense),
+                      ("feedforward", layer.feedforward_dense), ("output", layer.output_dense)):
+        params[name] = {k: keras.ops.convert_to_numpy(getattr(sub, k)).astype(np.float64)
+                        for k in ("kernel", "bias")}
+    return [memoria_ref.abstractor_forward(params, inputs["h"])]
+
+
+@register_case("memoria_abstractor", {"h": MEMORIA_H}, golden=_abstractor_golden)
+def _memoria_abstractor():
+    h = keras.Input(MEMORIA_H.shape[1:], name="h")
+    layer = Abstractor(num_memories=MEMORIA_NW, hidden_dim=HID, feedforward_dim=6, name="abstractor")
+    return _freeze_key_biases(keras.Model({"h": h}, [layer(h)]))
+
+
+MEMORIA_BLOCK_SUBLAYERS = (
+    "ln_1", "self_query", "self_key", "self_value", "self_output", "ln_wm", "ln_mem",
+    "cross_query", "cross_key", "cross_value", "cross_output", "ln_2", "mlp_inner", "mlp_output",
+)
+
+
+def _memoria_block_golden(model, inputs):
+    params = _memoria_params(model.get_layer("block"), MEMORIA_BLOCK_SUBLAYERS)
+    out, probs = memoria_ref.block_forward(
+        params, inputs["h"], working_memory=inputs["working_memory"], memories=inputs["memories"],
+        memory_mask=inputs["memory_mask"], memory_width=inputs["memory_width"],
+        cross_attention_gate=inputs.get("gate"), num_heads=MEMORIA_HEADS,
+    )
+    return [out, probs]
+
+
+def _memoria_block_model(gated):
+    feeds = {
+        "h": keras.Input(MEMORIA_H.shape[1:], name="h"),
+        "working_memory": keras.Input(MEMORIA_WM.shape[1:], name="working_memory"),
+        "memories": keras.Input(MEMORIA_MEMORIES.shape[1:], name="memories"),
+        "memory_mask": keras.Input(MEMORIA_MASK.shape[1:], dtype="bool", name="memory_mask"),
+        "memory_width": keras.Input((), dtype="int32", name="memory_width"),
+    }
+    call = {k: v for k, v in feeds.items() if k != "h"}
+    if gated:
+        feeds["gate"] = call["cross_attention_gate"] = keras.Input((), name="gate")
+    block = MemoriaTransformerBlock(MEMORIA_HEADS, MEMORIA_INNER, name="block")
+    out, probs = block(feeds["h"], return_attention_scores=True, **call)
+    return _freeze_key_biases(keras.Model(feeds, [out, probs]))
+
+
+_memoria_block_inputs = {
+    "h": MEMORIA_H, "working_memory": MEMORIA_WM, "memories": MEMORIA_MEMORIES,
+    "memory_mask": MEMORIA_MASK, "memory_width": MEMORIA_MASK.sum(axis=1).astype("int32"),
+}
+register_case("memoria_block_memories_masked", _memoria_block_inputs, golden=_memoria_block_golden)(
+    lambda: _memoria_block_model(gated=False)
+)
+register_case(
+    "memoria_block_gated_width_zero",
+    {**_memoria_block_inputs, "memory_mask": np.zeros_like(MEMORIA_MASK),
+     "memory_width": np.zeros((B,), "int32"), "gate": np.array([1, 0, 1, 1], "float32")},
+    golden=_memoria_block_golden,
+)(lambda: _memoria_block_model(gated=True))

@@ -12,11 +12,15 @@ from keras_engram.src.api_export import register
 # attends uniformly over its lanes instead of producing NaN).
 _MASK_VALUE = -3.4028234663852886e38
 
-_CROSS_ARGUMENTS = ("working_memory", "memories", "memory_mask", "memory_width")
-
 
 def _gelu_tanh(x):
-    return keras.activations.gelu(x, approximate=True)
+    """GELU, tanh approximation (GPT-2's `gelu_new`), written out so float64 stays exact.
+
+    The same function as `keras.activations.gelu(x, approximate=True)`, whose
+    TensorFlow kernel is off by ~1e-9 in float64.
+    """
+    inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+    return 0.5 * x * (1.0 + ops.tanh(inner))
 
 
 def _static_shape(x):
