@@ -630,3 +630,43 @@ register_case(
      "memory_width": np.zeros((B,), "int32"), "gate": np.array([1, 0, 1, 1], "float32")},
     golden=_memoria_block_golden,
 )(lambda: _memoria_block_model(gated=True))
+
+
+# --- Memoria: the language model -----------------------------------------------------
+
+from keras_engram.memoria import MemoriaTransformer  # noqa: E402
+
+# Three segments of 4 tokens, 2 working memories per segment. The memory's
+# choices do not depend on rounding here: every short-term memory is reminded
+# (K >= their count), no long-term memory forms (S = 16) and none dies
+# (lifespan 6 over 3 segments), so the backends compare continuous outputs.
+MEMORIA_LM = dict(vocabulary_size=11, num_layers=1, num_heads=2, hidden_dim=HID, intermediate_dim=12,
+                  segment_size=4, num_memories=2, num_reminded_stm=16, stm_capacity=16,
+                  ltm_search_depth=2, initial_lifespan=6, num_final_ltms=2, tie_break="newest")
+MEMORIA_TOKENS = np.random.default_rng(2026).integers(0, 11, size=(B, 12)).astype("int32")
+
+
+def _memoria_lm_golden(model, inputs):
+    lm = model.get_layer("lm")
+    numpy = keras.ops.convert_to_numpy
+    params = {
+        "token_embedding": numpy(lm.token_embedding).astype(np.float64),
+        "position_embedding": numpy(lm.position_embedding).astype(np.float64),
+        "blocks": [_memoria_params(block, MEMORIA_BLOCK_SUBLAYERS) for block in lm.blocks],
+        "ln_f": _memoria_params(lm, ("final_norm",))["final_norm"],
+    }
+    a = lm.abstractor
+    params["abstractor"] = {"queries": numpy(a.queries).astype(np.float64)}
+    for name, sub in (("key", a.key_dense), ("value", a.value_dense),
+                      ("feedforward", a.feedforward_dense), ("output", a.output_dense)):
+        params["abstractor"][name] = {k: numpy(getattr(sub, k)).astype(np.float64) for k in ("kernel", "bias")}
+    config = {**lm.get_config(), "capacity": lm.memoria_config.capacity}
+    logits, _ = memoria_ref.model_forward(params, inputs["tokens"], config)
+    return [logits]
+
+
+@register_case("memoria_transformer", {"tokens": MEMORIA_TOKENS}, golden=_memoria_lm_golden)
+def _memoria_transformer():
+    tokens = keras.Input((MEMORIA_TOKENS.shape[1],), batch_size=B, dtype="int32", name="tokens")
+    lm = MemoriaTransformer(**MEMORIA_LM, name="lm")
+    return _freeze_key_biases(keras.Model({"tokens": tokens}, [lm(tokens)]))

@@ -439,7 +439,7 @@ class MemoriaTransformer(keras.Model):
                 # Copies: assigning the variables below must not change a
                 # tensor a backward pass still needs (torch's autograd).
                 state = {key: ops.copy(self._memory[key].value) for key in memoria_ops.STATE_KEYS}
-                previous = ops.copy(self._memory["previous"].value)
+                previous = ops.cast(ops.copy(self._memory["previous"].value), self.compute_dtype)
                 has_previous = ops.cast(self._memory["has_previous"].value, "float32")
             else:
                 state = memoria_ops.memoria_init(self.memoria_config, batch, self.hidden_dim)
@@ -455,13 +455,13 @@ class MemoriaTransformer(keras.Model):
             else:
                 hidden, _ = self._blocks(hidden, training)
             hidden = self.final_norm(hidden)
-            previous = ops.stop_gradient(ops.cast(hidden, "float32"))
+            previous = ops.stop_gradient(hidden)
             logits.append(ops.matmul(hidden, ops.transpose(embedding)))
 
         if self.stateful:
             for key in memoria_ops.STATE_KEYS:
                 self._memory[key].assign(ops.cast(state[key], self._memory[key].dtype))
-            self._memory["previous"].assign(previous)
+            self._memory["previous"].assign(ops.cast(previous, "float32"))
             self._memory["has_previous"].assign(ops.ones((), "int32"))
         return logits[0] if len(logits) == 1 else ops.concatenate(logits, axis=1)
 
