@@ -18,6 +18,11 @@ runs everything), which keeps the README's test command within its time
 budget: every backend runs every numerical check against the references, and
 the cross-backend comparison is the parity battery. Each backend session
 sets KERAS_BACKEND and checks that the other frameworks are not installed.
+
+The backend sessions run pytest in `PARALLEL` worker processes (pytest-xdist,
+whole test files per worker) and the parity session runs `PARALLEL` harness
+processes at a time: one test process keeps about one core busy, and the
+project's CI machine has two.
 """
 
 import os
@@ -28,6 +33,10 @@ import nox
 BACKENDS = ("jax", "torch", "tensorflow")
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
 SEED_PACKAGE = "tensorflow-engram==0.1.0"
+# Test processes per session (pytest-xdist workers, parity harness processes):
+# the project's CI machine has 2 cores, and one test process keeps about one
+# busy (compilation and small eager ops are single-threaded).
+PARALLEL = 2
 
 nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference", "parity"]
 nox.options.sessions += ["memoria_reference"]  # both released versions of memoria-pytorch
@@ -60,7 +69,9 @@ def _backend_session(backend):
         )
         session.run("python", "-c", "import keras_engram; print('import keras_engram: ok')")
         default = [] if backend == "jax" else ["-m", "not large"]
-        session.run("pytest", "-q", *(session.posargs or default))
+        # Whole test files per worker, so a module's compiled functions are reused.
+        workers = ["-n", str(PARALLEL), "--dist", "loadfile"]
+        session.run("pytest", "-q", *workers, *(session.posargs or default))
 
     return run_tests
 
@@ -133,6 +144,36 @@ def seed_fixtures(session):
     session.run("python", "tests/data/make_seed_fixtures.py", env={"KERAS_BACKEND": "tensorflow"})
 
 
+def _run_parallel(session, commands, workers=PARALLEL):
+    """Runs `(env, argv)` commands in the session's environment, `workers` at a time.
+
+    Each command's output is printed when it ends, in one piece; the session
+    fails if any command fails.
+    """
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(command):
+        env, argv = command
+        result = subprocess.run(
+            [os.path.join(session.bin, argv[0]), *argv[1:]], env={**os.environ, **session.env, **env}, capture_output=True, text=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+        return command, result
+
+    session.log(f"{len(commands)} commands, {workers} at a time")
+    failed = []
+    with ThreadPoolExecutor(workers) as pool:
+        for (env, argv), result in pool.map(run, commands):
+            label = " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(argv)
+            session.log(f"{label} -> exit {result.returncode}")
+            print(result.stdout + result.stderr, flush=True)
+            if result.returncode:
+                failed.append(label)
+    if failed:
+        session.error(f"failed: {failed}")
+
+
 @nox.session
 def parity(session):
     """Every backend against the others and the float64 NumPy reference (tests/parity/)."""
@@ -148,17 +189,17 @@ def parity(session):
     flags = ["--gpu"] if gpu else []
     for precision in ("float32", "mixed_bfloat16") if gpu else ("float32",):
         out = os.path.join(root, precision)
-        for command in ("run", "port"):
-            for backend in BACKENDS:
-                session.run(
-                    "python", "tests/parity/harness.py", command, "--out", out,
-                    "--precision", precision, *flags, env={"KERAS_BACKEND": backend},
-                )
-        # The float64 anchor for gradients (Keras computes float64 only on TensorFlow).
-        session.run(
-            "python", "tests/parity/harness.py", "reference", "--out", out, *flags,
-            env={"KERAS_BACKEND": "tensorflow"},
-        )
+        harness = ["python", "tests/parity/harness.py"]
+        common = ["--out", out, "--precision", precision, *flags]
+        # `run` per backend and the float64 anchor (Keras computes float64
+        # only on TensorFlow) are independent; `port` loads every backend's
+        # saved models, so it waits for them. Two processes at a time.
+        _run_parallel(session, [
+            ({"KERAS_BACKEND": backend}, harness + ["run", *common]) for backend in BACKENDS
+        ] + [({"KERAS_BACKEND": "tensorflow"}, harness + ["reference", "--out", out, *flags])])
+        _run_parallel(session, [
+            ({"KERAS_BACKEND": backend}, harness + ["port", *common]) for backend in BACKENDS
+        ])
         session.run("python", "tests/parity/compare.py", "--out", out, "--precision", precision)
 
 
