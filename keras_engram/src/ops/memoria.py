@@ -357,7 +357,7 @@ def memoria_add(state, x, config):
         The new state.
     """
     x = ops.stop_gradient(ops.cast(ops.convert_to_tensor(x), "float32"))
-    b, w = x.shape[0], x.shape[1]
+    w = x.shape[1]
     n_cap = config.capacity
     if w > n_cap:
         raise ValueError(
