@@ -285,11 +285,11 @@ def branches_memoria_steps(eager):
     dies, `memoria_remind` adds the co-firing pairs of the fired slots
     instead of a `[B, N, N]` outer product. Reason: these passes over the
     `B x N x N` counts dominate large memories (the benchmark's large size:
-    the JAX step takes 0.69-0.78 of its time without them, the TensorFlow
-    XLA step goes from 0.44x to 1.2x the speed of memoria-pytorch; see
-    `docs/memoria.md`). torch only in eager calls (`eager`): its
-    `keras.ops.cond` is a Python `if`, which `torch.compile(fullgraph=True)`
-    cannot trace.
+    the JAX step takes 0.69-0.83 of the time it takes without them, the
+    TensorFlow XLA step goes from 0.44x to 1.2x the speed of
+    memoria-pytorch; see `docs/memoria.md`). torch only in eager calls
+    (`eager`): its `keras.ops.cond` is a Python `if`, which
+    `torch.compile(fullgraph=True)` cannot trace.
     """
     backend = _backend()
     return backend in ("jax", "tensorflow") or (backend == "torch" and eager)
