@@ -17,8 +17,12 @@ The reference must be importable (`pip install memoria-pytorch`, or
     python benchmarks/memoria_speed.py                  # every size, every runner
     python benchmarks/memoria_speed.py --sizes small8 --runners jax-compiled reference
 
-Prints the median milliseconds per step (after warm-up steps that fill the
-memory) and the ratio reference / ours. Not a test.
+With `--rounds R` every (size, runner) process runs R times, interleaved
+(round 1 of every runner, then round 2, ...), so that a shared machine's
+changing load falls on every runner alike. Prints, per runner, the median
+over the rounds of the median milliseconds per step (after warm-up steps
+that fill the memory), the range over the rounds, and the median over the
+rounds of reference / ours (each ratio from the same round). Not a test.
 """
 
 import argparse
@@ -165,47 +169,65 @@ def main():
     parser.add_argument("--runners", nargs="+", default=list(RUNNERS), choices=RUNNERS)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every run")
     parser.add_argument("--worker", nargs=2, metavar=("RUNNER", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.warmup, args.steps)))
         return
+    rounds = {}
+    for index in range(args.rounds):
+        for size in args.sizes:
+            for runner in args.runners:
+                result = _run_worker(runner, size, args)
+                rounds.setdefault((size, runner), []).append(result)
+                print(f"round {index + 1}", size, runner, result, flush=True)
     results = {}
-    for size in args.sizes:
-        for runner in args.runners:
-            backend = "torch" if runner == "reference" else runner.split("-")[0]
-            env = {**os.environ, "KERAS_BACKEND": backend,
-                   "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-            steps = max(5, args.steps // 5) if size == "large" else args.steps
-            warmup = max(5, args.warmup // 3) if size == "large" else args.warmup
-            proc = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--worker", runner, size,
-                 "--warmup", str(warmup), "--steps", str(steps)],
-                capture_output=True, text=True, env=env,
-            )
-            if proc.returncode != 0:
-                results[(size, runner)] = {"error": proc.stderr.strip().splitlines()[-1][:120]}
-            else:
-                results[(size, runner)] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(size, runner, results[(size, runner)], flush=True)
+    for key, runs in rounds.items():
+        good = [r for r in runs if "error" not in r]
+        if not good:
+            results[key] = runs[-1]
+            continue
+        ms = [r["ms"] for r in good]
+        results[key] = {**good[-1], "ms": statistics.median(ms), "lo": min(ms), "hi": max(ms)}
+        ref = [r.get("ms") for r in rounds.get((key[0], "reference"), [])]
+        pairs = [(a, r["ms"]) for a, r in zip(ref, runs) if a is not None and "error" not in r]
+        if pairs and key[1] != "reference":
+            results[key]["ratio"] = statistics.median([a / b for a, b in pairs])
     import keras
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; keras {keras.__version__}")
-    print("\n| size (B, W, H; capacity) | runner | ms / step | reference / ours | max alive | evicted |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(f"rounds: {args.rounds}")
+    print("\n| size (B, W, H; capacity) | runner | ms / step | range | reference / ours | max alive | evicted |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         b, w, h, *_, cap = SIZES[size]
-        ref = results.get((size, "reference"), {}).get("ms")
         for runner in args.runners:
             r = results[(size, runner)]
             if "error" in r:
-                print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner} | error: {r['error']} | | | |")
+                print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner} | error: {r['error']} | | | | |")
                 continue
-            ratio = "" if ref is None or runner == "reference" else f"{ref / r['ms']:.2g}x"
+            ratio = f"{r['ratio']:.2g}x" if "ratio" in r else ""
             note = f" ({r['note']})" if r.get("note") else ""
-            print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner}{note} | {r['ms']:.2f} | {ratio} | "
-                  f"{r.get('alive', '')} | {r.get('evicted', '')} |")
+            print(f"| {size} ({b}, {w}, {h}; {cap}) | {runner}{note} | {r['ms']:.3g} | "
+                  f"{r['lo']:.3g}-{r['hi']:.3g} | {ratio} | {r.get('alive', '')} | {r.get('evicted', '')} |")
+
+
+def _run_worker(runner, size, args):
+    backend = "torch" if runner == "reference" else runner.split("-")[0]
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    steps = max(5, args.steps // 5) if size == "large" else args.steps
+    warmup = max(5, args.warmup // 3) if size == "large" else args.warmup
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--worker", runner, size,
+         "--warmup", str(warmup), "--steps", str(steps)],
+        capture_output=True, text=True, env=env,
+    )
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:120]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -97,6 +97,40 @@ def test_plain_ops_equal_the_fast_path():
         np.testing.assert_array_equal(states[0][key], states[1][key], err_msg=key)
 
 
+def test_shortcuts_equal_the_general_step():
+    """Skipped eviction and compaction, and the pairwise co-firing update, equal the general forms.
+
+    Pure functions, eager, over rows that overflow, steps where nothing dies
+    and a second addition before `memoria_remind` (working memories outside
+    its lanes: the dense co-firing update).
+    """
+    from keras_engram.src.ops import fast_paths
+    from keras_engram.src.ops import memoria as memoria_ops
+
+    config = MemoriaConfig(2, 3, 2, 3, 2, 16, "neg_sq_l2", "newest")
+    rng = np.random.default_rng(12)
+    xs = rng.normal(size=(8, 2, 3, 4)).astype("float32")
+    runs = []
+    for general in (False, True):
+        with fast_paths.disabled() if general else memoria_ops._eager_branches():
+            state = memoria_init(config, 2, 4)
+            record = []
+            for t in range(8):
+                state = memoria_add(state, xs[t], config)
+                if t % 3 == 1:
+                    state = memoria_add(state, xs[t, :, :1], config)
+                state, out = memoria_remind(state, config, 3)
+                idx = keras.ops.convert_to_numpy(out["indices"])
+                delta = np.where(idx >= 0, 2.0 + (t % 2), 0.0).astype("float32")
+                state = memoria_adjust(state, idx, delta, config)
+                record.append({k: keras.ops.convert_to_numpy(v) for k, v in state.items()})
+            runs.append(record)
+    for fast, general in zip(*runs):
+        for key in fast:
+            np.testing.assert_array_equal(fast[key], general[key], err_msg=key)
+    assert runs[0][-1]["evicted"].min() > 0 and runs[0][-1]["counts"].max() > 1
+
+
 def test_rows_are_independent():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(6, 3, 2, 4)).astype("float32")

@@ -123,7 +123,8 @@ class Memoria:
         """Runs `memoria_<name>` on `state`; on JAX as a one-step scan (compiled once per shape)."""
         step = _step_function(self.config, name, static)
         if not fast_paths.scans_memoria_calls():
-            return step(state, args)
+            with memoria_ops._eager_branches():
+                return step(state, args)
         xs = keras.tree.map_structure(lambda a: keras.ops.expand_dims(a, 0), tuple(args))
         state, out = keras.ops.scan(step, state, xs)
         return state, keras.tree.map_structure(lambda a: a[0], out)

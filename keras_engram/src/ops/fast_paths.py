@@ -277,6 +277,24 @@ def apply_sublayer(layer, x, weights):
     return y if layer.activation is None else layer.activation(y)
 
 
+def branches_memoria_steps(eager):
+    """Memoria: eviction, compaction and the dense co-firing update only where they change something.
+
+    `keras.ops.cond` on the batch: `memoria_add` ranks and compacts only
+    when a row overflows, `memoria_adjust` compacts only when an engram
+    dies, `memoria_remind` adds the co-firing pairs of the fired slots
+    instead of a `[B, N, N]` outer product. Reason: these passes over the
+    `B x N x N` counts dominate large memories (the benchmark's large size:
+    the JAX step takes 0.69-0.83 of the time it takes without them, the
+    TensorFlow XLA step goes from 0.44x to 1.2x the speed of
+    memoria-pytorch; see `docs/memoria.md`). torch only in eager calls
+    (`eager`): its `keras.ops.cond` is a Python `if`, which
+    `torch.compile(fullgraph=True)` cannot trace.
+    """
+    backend = _backend()
+    return backend in ("jax", "tensorflow") or (backend == "torch" and eager)
+
+
 def scans_memoria_calls():
     """JAX: each call of `keras_engram.memoria.Memoria` runs as a one-step `keras.ops.scan`.
 

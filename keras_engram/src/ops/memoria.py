@@ -17,9 +17,12 @@ size 1 (the per-row semantics of the specification).
 """
 
 import collections
+import contextlib
 
 import keras
 from keras import ops
+
+from keras_engram.src.ops import fast_paths
 
 NULL, WORKING, SHORTTERM, LONGTERM = 0, 1, 2, 3
 TYPE_NAMES = {WORKING: "WORKING", SHORTTERM: "SHORTTERM", LONGTERM: "LONGTERM"}
@@ -155,11 +158,66 @@ def _slot_range(n):
 
 
 def _gather_rows(x, index):
-    """`x[b, index[b, r], ...]` for `x [B, N, ...]`, `index [B, R]` (in range)."""
+    """`x[b, index[b, r], ...]` for `x [B, N, ...]`, `index [B, R]` (in range).
+
+    One row gather over the flattened `[B * N, ...]` buffer (a `take`), not
+    an element-wise `take_along_axis` over a broadcast index.
+    """
+    b, n = x.shape[0], x.shape[1]
     extra = tuple(x.shape[2:])
-    idx = ops.reshape(index, tuple(index.shape) + (1,) * len(extra))
-    idx = ops.broadcast_to(idx, tuple(index.shape) + extra)
-    return ops.take_along_axis(x, idx, axis=1)
+    flat = ops.reshape(x, (b * n,) + extra)
+    offset = ops.expand_dims(_slot_range(b) * n, 1)
+    rows = ops.take(flat, ops.reshape(index + offset, (-1,)), axis=0)
+    return ops.reshape(rows, tuple(index.shape) + extra)
+
+
+def _mark_slots(mask, slots):
+    """`mask [B, N]` bool with the slots named in `slots [B, R]` set (negative entries ignored).
+
+    A scatter of `B * R` entries (into a dump column for the negative ones),
+    instead of a `[B, R, N]` comparison.
+    """
+    b, n = mask.shape
+    r = slots.shape[1]
+    marks = _pad_slot(ops.cast(mask, "int32"), 1)
+    rows = ops.reshape(ops.broadcast_to(ops.expand_dims(_slot_range(b), 1), (b, r)), (-1, 1))
+    cols = ops.reshape(ops.where(slots < 0, n, slots), (-1, 1))
+    marks = ops.scatter_update(marks, ops.concatenate([rows, cols], axis=1), ops.ones((b * r,), "int32"))
+    return marks[:, :n] > 0
+
+
+_EAGER = {"on": False}
+
+
+@contextlib.contextmanager
+def _eager_branches():
+    """`_shortcut` branches in Python in this scope (eager calls only; torch takes the shortcuts only here).
+
+    The `Memoria` class enters it where it runs the operations eagerly
+    (torch, TensorFlow); the pure functions outside it stay traceable by
+    `torch.compile`.
+    """
+    previous = _EAGER["on"]
+    _EAGER["on"] = True
+    try:
+        yield
+    finally:
+        _EAGER["on"] = previous
+
+
+def _shortcut(pred, fast, general):
+    """`fast()` where the scalar `pred()` holds, else `general()`.
+
+    Both must give the same values where `pred()` holds: the shortcut saves
+    time, never changes a result. One branch runs (`keras.ops.cond`) where
+    `fast_paths.branches_memoria_steps` says so (torch: only in
+    `_eager_branches()`); otherwise `general()`.
+    """
+    if not fast_paths.branches_memoria_steps(_EAGER["on"]):
+        return general()
+    if _EAGER["on"]:
+        return fast() if bool(ops.convert_to_numpy(pred())) else general()
+    return ops.cond(pred(), fast, general)
 
 
 def _first_slots(mask, k):
@@ -208,6 +266,67 @@ def _compact(state, keep):
     return out
 
 
+def _evict(state, need):
+    """Drops `need [B]` alive engrams per row, then compacts (the capacity policy of `memoria_add`).
+
+    Eviction order over the alive slots: (type class, lifespan, slot)
+    ascending, with the class long-term, short-term, working. The number
+    dropped is added to `evicted`. With `need` all zero the state comes back
+    unchanged.
+    """
+    n_cap = state["type"].shape[1]
+    slots = _slot_range(n_cap)
+    alive = ops.expand_dims(slots, 0) < ops.expand_dims(state["n"], 1)
+    cls = ops.where(state["type"] == LONGTERM, 0, ops.where(state["type"] == SHORTTERM, 1, 2))
+    life = state["life"]
+    cq, cp = ops.expand_dims(cls, 1), ops.expand_dims(cls, 2)
+    lq, lp = ops.expand_dims(life, 1), ops.expand_dims(life, 2)
+    older = ops.expand_dims(slots, 0) < ops.expand_dims(slots, 1)  # [p, q]: q < p
+    before = (cq < cp) | ((cq == cp) & ((lq < lp) | ((lq == lp) & ops.expand_dims(older, 0))))
+    before = before & ops.expand_dims(alive, 1)
+    rank = ops.sum(ops.cast(before, "int32"), axis=2)
+    evict = alive & (rank < ops.expand_dims(need, 1))
+    out = _compact(state, alive & ~evict)
+    out["evicted"] = state["evicted"] + ops.sum(ops.cast(evict, "int32"), axis=1)
+    return out
+
+
+def _co_fire(counts, fire, lanes):
+    """`counts [B, N, N]` plus 1 at every pair of fired slots (`fire [B, N]` bool).
+
+    `lanes [B, M]` names distinct fired slots (-1: none). Where they cover
+    every fired slot, the `B * M * M` pairs are a scatter-add (the negative
+    lanes add 0) instead of the dense outer product of `fire`.
+    """
+    b, n, _ = counts.shape
+    m = lanes.shape[1]
+
+    def dense():
+        f = ops.cast(fire, "int32")
+        return counts + ops.expand_dims(f, 2) * ops.expand_dims(f, 1)
+
+    if 4 * m * m >= n * n:
+        return dense()
+
+    def pairs():
+        slot = ops.maximum(lanes, 0)
+        ok = ops.cast(lanes >= 0, "int32")
+        shape = (b, m, m)
+        rows = ops.broadcast_to(ops.reshape(_slot_range(b), (b, 1, 1)), shape)
+        index = ops.stack(
+            [rows, ops.broadcast_to(ops.expand_dims(slot, 2), shape),
+             ops.broadcast_to(ops.expand_dims(slot, 1), shape)],
+            axis=-1,
+        )
+        ones = ops.expand_dims(ok, 2) * ops.expand_dims(ok, 1)
+        return ops.scatter_update(counts, ops.reshape(index, (-1, 3)), ops.reshape(ones, (-1,)), reduction="add")
+
+    def covered():
+        return ops.all(_mark_slots(ops.zeros((b, n), "bool"), lanes) | ~fire)
+
+    return _shortcut(covered, pairs, dense)
+
+
 def _squared_distances(config, x, data):
     """`sum_h (x[b, i, h] - data[b, j, h])^2`, shape `[B, W, N]`."""
     if config.distance == "matmul":
@@ -238,7 +357,7 @@ def memoria_add(state, x, config):
         The new state.
     """
     x = ops.stop_gradient(ops.cast(ops.convert_to_tensor(x), "float32"))
-    b, w = x.shape[0], x.shape[1]
+    w = x.shape[1]
     n_cap = config.capacity
     if w > n_cap:
         raise ValueError(
@@ -246,21 +365,8 @@ def memoria_add(state, x, config):
             f"Received: x.shape={tuple(x.shape)}"
         )
     slots = _slot_range(n_cap)
-    alive = ops.expand_dims(slots, 0) < ops.expand_dims(state["n"], 1)
     need = ops.maximum(state["n"] + w - n_cap, 0)
-
-    # Eviction rank over the alive slots: (type class, lifespan, slot) ascending.
-    cls = ops.where(state["type"] == LONGTERM, 0, ops.where(state["type"] == SHORTTERM, 1, 2))
-    life = state["life"]
-    cq, cp = ops.expand_dims(cls, 1), ops.expand_dims(cls, 2)
-    lq, lp = ops.expand_dims(life, 1), ops.expand_dims(life, 2)
-    older = ops.expand_dims(slots, 0) < ops.expand_dims(slots, 1)  # [p, q]: q < p
-    before = (cq < cp) | ((cq == cp) & ((lq < lp) | ((lq == lp) & ops.expand_dims(older, 0))))
-    before = before & ops.expand_dims(alive, 1)
-    rank = ops.sum(ops.cast(before, "int32"), axis=2)
-    evict = alive & (rank < ops.expand_dims(need, 1))
-    state = _compact(state, alive & ~evict)
-    evicted = state["evicted"] + ops.sum(ops.cast(evict, "int32"), axis=1)
+    state = _shortcut(lambda: ops.all(need == 0), lambda: dict(state), lambda: _evict(state, need))
 
     pos = ops.expand_dims(slots, 0) - ops.expand_dims(state["n"], 1)  # [B, N]
     block = (pos >= 0) & (pos < w)
@@ -274,7 +380,6 @@ def memoria_add(state, x, config):
     out["ids"] = ops.where(block, next_id + pos, state["ids"])
     out["n"] = state["n"] + w
     out["next_id"] = next_id + w
-    out["evicted"] = evicted
     out["timestep"] = state["timestep"] + 1
     return out
 
@@ -369,7 +474,7 @@ def memoria_remind(state, config, num_working, noise=None):
 
     # The walk: one walker per seed lane (walkers on the same node move alike).
     cur = ops.concatenate([seed_slots, draw_slots], axis=1)
-    visited = _one_hot_any(cur, n_cap) & is_ltm
+    visited = _mark_slots(ops.zeros((b, n_cap), "bool"), cur) & is_ltm
     exhausted = ops.zeros((b,), "bool")
 
     def walk(_, carry):
@@ -383,7 +488,7 @@ def memoria_remind(state, config, num_working, noise=None):
         best = unv & (reach == ops.amax(reach, axis=2, keepdims=True))
         nxt = ops.amin(ops.where(best, row_slots, n_cap), axis=2)
         cur = ops.where(walking & ops.expand_dims(open_, 1), nxt, -1)
-        return cur, visited | _one_hot_any(cur, n_cap), exhausted
+        return cur, _mark_slots(visited, cur), exhausted
 
     if config.ltm_search_depth > 0:
         cur, visited, exhausted = ops.fori_loop(0, config.ltm_search_depth, walk, (cur, visited, exhausted))
@@ -419,12 +524,13 @@ def memoria_remind(state, config, num_working, noise=None):
     reminded = selected | final | (first & ops.expand_dims(rule_e, 1))
     width = ops.sum(ops.cast(reminded, "int32"), axis=1) + ops.cast(neg_stm | neg_ltm, "int32")
 
-    # Fire together, wire together.
-    fire = ops.cast(is_wm | reminded, "int32")
-    new_counts = counts + ops.expand_dims(fire, 2) * ops.expand_dims(fire, 1)
-
     r = reminded_width(config)
     out_slots = _first_slots(reminded, r)
+
+    # Fire together, wire together: the working and reminded slots.
+    wm_ok = (wm_slots >= 0) & ops.take_along_axis(is_wm, ops.maximum(wm_slots, 0), axis=1)
+    lanes = ops.concatenate([ops.where(wm_ok, wm_slots, -1), out_slots], axis=1)
+    new_counts = _co_fire(counts, is_wm | reminded, lanes)
     valid = out_slots >= 0
     memories = _gather_rows(data, ops.maximum(out_slots, 0))
     memories = memories * ops.cast(ops.expand_dims(valid, -1), "float32")
@@ -463,7 +569,7 @@ def memoria_adjust(state, indices, lifespan_delta, config):
     excess = ops.maximum(ops.sum(ops.cast(is_stm, "int32"), axis=1) - config.stm_capacity, 0)
     out["type"] = ops.where(is_stm & (rank < ops.expand_dims(excess, 1)), LONGTERM, types)
     keep = alive & (out["life"] > 0)
-    return _compact(out, keep)
+    return _shortcut(lambda: ops.all(keep == alive), lambda: dict(out), lambda: _compact(out, keep))
 
 
 def memoria_step(state, x, config, noise=None):
