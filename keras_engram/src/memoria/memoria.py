@@ -120,14 +120,7 @@ class Memoria:
         self.reset_memory()
 
     def _call(self, name, state, *args, static=None):
-        """Runs `memoria_<name>` on `state`; on JAX as a one-step scan (compiled once per shape)."""
-        step = _step_function(self.config, name, static)
-        if not fast_paths.scans_memoria_calls():
-            with memoria_ops._eager_branches():
-                return step(state, args)
-        xs = keras.tree.map_structure(lambda a: keras.ops.expand_dims(a, 0), tuple(args))
-        state, out = keras.ops.scan(step, state, xs)
-        return state, keras.tree.map_structure(lambda a: a[0], out)
+        return run_operation(self.config, name, state, *args, static=static, eager=True)
 
     # --- the reference's operations ---
 
@@ -373,6 +366,26 @@ class Memoria:
 
 
 _STEPS = {}
+
+
+def run_operation(config, name, state, *args, static=None, eager=False):
+    """`memoria_<name>(state, *args)` (`name`: "add", "remind" or "adjust"): `(state, outputs)`.
+
+    On JAX the operation runs as a one-step `keras.ops.scan`, compiled once
+    per configuration and shape (`fast_paths.scans_memoria_calls`). `eager`:
+    the call runs outside any traced function, so on torch and TensorFlow
+    the operation may decide its shortcuts on the host
+    (`fast_paths.branches_memoria_steps`).
+    """
+    step = _step_function(config, name, static)
+    if not fast_paths.scans_memoria_calls():
+        if eager:
+            with memoria_ops._eager_branches():
+                return step(state, args)
+        return step(state, args)
+    xs = keras.tree.map_structure(lambda a: keras.ops.expand_dims(a, 0), tuple(args))
+    state, out = keras.ops.scan(step, state, xs)
+    return state, keras.tree.map_structure(lambda a: a[0], out)
 
 
 def _step_function(config, name, static):

@@ -9,9 +9,8 @@ from keras import ops
 from keras_engram.src import validation
 from keras_engram.src.api_export import register
 from keras_engram.src.memoria.abstractor import Abstractor
-from keras_engram.src.memoria.memoria import _step_function
+from keras_engram.src.memoria.memoria import run_operation
 from keras_engram.src.memoria.memoria_transformer_block import MemoriaTransformerBlock
-from keras_engram.src.ops import fast_paths
 from keras_engram.src.ops import memoria as memoria_ops
 
 _STATE_DTYPES = {"data": "float32", "life": "float32"}
@@ -403,8 +402,8 @@ class MemoriaTransformer(keras.Model):
         else:
             noise = memoria_ops.memoria_noise_newest(config, batch)
         stored = ops.stop_gradient(ops.cast(working, "float32"))
-        new, _ = _memoria_call(config, "add", state, stored)
-        new, out = _memoria_call(config, "remind", new, noise, static=int(working.shape[1]))
+        new, _ = run_operation(config, "add", state, stored)
+        new, out = run_operation(config, "remind", new, noise, static=int(working.shape[1]))
         width = ops.max(out["width"])
         memory = {
             "working": ops.cast(working, self.compute_dtype),
@@ -415,7 +414,7 @@ class MemoriaTransformer(keras.Model):
         }
         hidden, probabilities = self._blocks(hidden, training, memory)
         delta = memoria_ops.memoria_lifespan_delta(probabilities, width, self.lifespan_extend_scale)
-        new, _ = _memoria_call(config, "adjust", new, out["indices"], delta)
+        new, _ = run_operation(config, "adjust", new, out["indices"], delta)
         if gate is not None:
             keep = gate > 0
             new = {key: ops.where(keep, new[key], state[key]) for key in state}
@@ -510,12 +509,3 @@ class MemoriaTransformer(keras.Model):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
 
-
-def _memoria_call(config, name, state, *args, static=None):
-    """`memoria_<name>(state, ...)`; on JAX as a one-step scan (one compiled call when eager)."""
-    step = _step_function(config, name, static)
-    if not fast_paths.scans_memoria_calls():
-        return step(state, args)
-    xs = keras.tree.map_structure(lambda a: ops.expand_dims(a, 0), tuple(args))
-    state, out = ops.scan(step, state, xs)
-    return state, keras.tree.map_structure(lambda a: a[0], out)
