@@ -155,9 +155,13 @@ def _run_parallel(session, commands, workers=PARALLEL):
 
     def run(command):
         env, argv = command
+        # The session's variables (None: unset, as nox means it), the venv first on PATH.
+        full = {**os.environ, **session.env, **env}
+        full = {key: value for key, value in full.items() if value is not None}
+        full["PATH"] = os.pathsep.join([session.bin, full.get("PATH", "")])
         result = subprocess.run(
-            [os.path.join(session.bin, argv[0]), *argv[1:]], env={**os.environ, **session.env, **env}, capture_output=True, text=True,
-            cwd=os.path.dirname(os.path.abspath(__file__)),
+            [os.path.join(session.bin, argv[0]), *argv[1:]], env=full,
+            capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
         )
         return command, result
 
