@@ -39,7 +39,7 @@ SEED_PACKAGE = "tensorflow-engram==0.1.0"
 PARALLEL = 2
 
 nox.options.sessions = [f"tests-{backend}" for backend in BACKENDS] + ["seed_reference", "parity"]
-nox.options.sessions += ["memoria_reference"]  # both released versions of memoria-pytorch
+nox.options.sessions += ["memoria_reference"]  # both released versions of memoria-pytorch, every backend
 nox.options.error_on_missing_interpreters = True
 
 
@@ -121,19 +121,24 @@ MEMORIA_VERSIONS = ("1.1.0", "1.0.0")
 
 
 @nox.session
-@nox.parametrize("version", MEMORIA_VERSIONS)
-def memoria_reference(session, version):
-    """Memoria against the installed memoria-pytorch (1.1.0 and 1.0.0), on the torch backend.
+def memoria_reference(session):
+    """Memoria against the installed memoria-pytorch, 1.1.0 then 1.0.0, on every backend.
 
-    The comparison is NumPy-level: the backend sessions check every backend
-    against the NumPy per-row reference (tests/test_memoria.py), and this
-    session checks that reference and the torch port against memoria-pytorch.
+    One environment with the three backends and torch for memoria-pytorch;
+    for each released version, `tests/test_memoria_reference.py` runs the
+    port on each backend in lockstep with memoria-pytorch and the NumPy
+    per-row reference. (The backend sessions check every backend against
+    that NumPy reference without memoria-pytorch.)
     """
-    _install(session, "torch,dev")
-    session.install(*CONSTRAINTS, f"memoria-pytorch=={version}")
-    session.env["KERAS_BACKEND"] = "torch"
-    session.env["KERAS_ENGRAM_MEMORIA_TESTS"] = version
-    session.run("pytest", "-q", "tests/test_memoria_reference.py", *session.posargs)
+    _install(session, "jax,torch,tensorflow,dev")
+    for version in MEMORIA_VERSIONS:
+        session.install(*CONSTRAINTS, f"memoria-pytorch=={version}")
+        for backend in BACKENDS:
+            session.run(
+                "pytest", "-q", "-p", "no:cacheprovider", "tests/test_memoria_reference.py",
+                *session.posargs,
+                env={"KERAS_BACKEND": backend, "KERAS_ENGRAM_MEMORIA_TESTS": version},
+            )
 
 
 @nox.session
